@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, SerializeAsAny, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
 from memos.errors import ConfigError
@@ -119,7 +119,8 @@ class BaseConfigFactory(BaseConfig):
     backend_to_class: ClassVar[dict[str, type[BaseConfig]]] = {}
 
     backend: str
-    config: BaseConfig
+    # SerializeAsAny: dump the backend's own fields, not the (empty) declared base class.
+    config: SerializeAsAny[BaseConfig]
 
     @model_validator(mode="before")
     @classmethod
