@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from memos.embedded import commands as embedded_commands
+from memos.mem_scheduler import cli as scheduler_commands
 
 # "\b" keeps click from re-wrapping the example block.
 EXAMPLES = """\
@@ -51,6 +52,11 @@ def _root(
 app.command("up", epilog="Example: memos up --home /tmp/memos")(embedded_commands.up)
 app.command("down", epilog="Example: memos down --home /tmp/memos")(embedded_commands.down)
 app.command("status", epilog="Example: memos status --json || memos up")(embedded_commands.status)
+app.add_typer(scheduler_commands.scheduler_app, name="scheduler")
+app.add_typer(scheduler_commands.dlq_app, name="dlq")
+app.command("worker", epilog="Example: memos worker -c scheduler.yaml --pool solo")(
+    scheduler_commands.worker
+)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""Settings of the event bus, the MemScheduler daemon and its Celery workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from memos.configs.base import BaseConfig
+from memos.mem_scheduler.constants import DEFAULT_PREFIX, SchedulerKeys
+
+_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+def default_consumer_name() -> str:
+    """A consumer name unique to this process: ``host-pid``."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class SchedulerConfig(BaseConfig):
+    """Everything the daemon, the transport and the workers need to agree on.
+
+    One file configures all three so that stream names, prefixes and limits cannot drift apart.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="redis-py URL of the event bus (redis://, rediss:// or unix://)",
+    )
+    prefix: str = Field(DEFAULT_PREFIX, pattern=_NAME_PATTERN)
+    consumer_name: str | None = Field(
+        None, description="consumer name in the group; host-pid when unset", pattern=_NAME_PATTERN
+    )
+    execution: Literal["celery", "inline"] = Field(
+        "celery",
+        description="celery: route events to Celery queues; inline: run handlers in the daemon",
+    )
+    broker_url: str | None = Field(None, description="Celery broker; derived from redis_url")
+    result_backend: str | None = Field(None, description="Celery results; derived from redis_url")
+    handler_modules: tuple[str, ...] = Field(
+        (), description="modules imported at start-up that call register_handler(...)"
+    )
+
+    block_ms: int = Field(1000, ge=1, description="XREADGROUP BLOCK")
+    read_count: int = Field(100, ge=1, description="entries fetched per XREADGROUP")
+    max_buffered: int = Field(
+        2000, ge=1, description="read-ahead across tenants; more makes fairness see further"
+    )
+    max_in_flight: int = Field(32, ge=1, description="events executing at once (all cubes)")
+    claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
+    claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")
+    max_attempts: int = Field(3, ge=1)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    task_timeout_s: float = Field(300.0, gt=0, description="wait for one worker attempt")
+    result_ttl_s: int = Field(3600, ge=1, description="how long replies and results are kept")
+    idempotency_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="how long done:<key> lives")
+    max_event_bytes: int = Field(1024 * 1024, ge=256)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+    heartbeat_interval_s: float = Field(5.0, gt=0)
+    loop_error_backoff_s: float = Field(1.0, ge=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_timings(self) -> SchedulerConfig:
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("backoff_max_s must be >= backoff_base_s")
+        return self
+
+    @property
+    def keys(self) -> SchedulerKeys:
+        """Stream and key names under this config's prefix."""
+        return SchedulerKeys(self.prefix)
+
+    @property
+    def consumer(self) -> str:
+        """This process's consumer name."""
+        return self.consumer_name or default_consumer_name()
+
+    @property
+    def claim_every_s(self) -> float:
+        """How often to run XAUTOCLAIM (and touch our own pending entries)."""
+        return self.claim_interval_s or self.claim_idle_s / 2
+
+    @property
+    def celery_broker_url(self) -> str:
+        """Celery broker URL (kombu spells a unix socket ``redis+socket://``)."""
+        return self.broker_url or celery_url(self.redis_url)
+
+    @property
+    def celery_result_backend(self) -> str:
+        """Celery result backend URL."""
+        return self.result_backend or celery_url(self.redis_url)
+
+    def backoff_s(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (1-based): base * 2**(attempt-1), capped."""
+        return float(min(self.backoff_max_s, self.backoff_base_s * (2 ** max(0, attempt - 1))))
+
+
+def celery_url(redis_url: str) -> str:
+    """Translate a redis-py URL to kombu's spelling (unix sockets differ)."""
+    if redis_url.startswith("unix://"):
+        path, _, query = redis_url[len("unix://") :].partition("?")
+        db = "0"
+        for part in query.split("&"):
+            if part.startswith("db="):
+                db = part[3:]
+        return f"redis+socket://{path}?virtual_host={db}"
+    return redis_url

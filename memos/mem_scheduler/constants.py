@@ -1,0 +1,119 @@
+"""Every stream, consumer-group, key and queue name the scheduler uses, in one place.
+
+All Redis names hang off one prefix (``memos`` by default) so that several deployments, or
+several tests, can share one Redis without seeing each other's events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "memos"
+
+#: Stream entry fields: the event JSON plus two routing fields readable without parsing it.
+FIELD_EVENT = "event"
+FIELD_CUBE = "cube"
+FIELD_SEQ = "seq"
+
+#: Celery queues, one per priority class, so a worker pool can be sized per class.
+QUEUE_QUERY = "memos.query"
+QUEUE_ADD = "memos.add"
+QUEUE_BACKGROUND = "memos.background"
+ALL_QUEUES = (QUEUE_QUERY, QUEUE_ADD, QUEUE_BACKGROUND)
+
+#: Priority classes: lower runs first.
+PRIORITY_QUERY = 0
+PRIORITY_ADD = 1
+PRIORITY_BACKGROUND = 2
+
+#: Per event type: priority class, Celery queue and Celery task name.
+PRIORITY_BY_TYPE = {
+    "query": PRIORITY_QUERY,
+    "answer": PRIORITY_ADD,
+    "add": PRIORITY_ADD,
+    "reorganize": PRIORITY_BACKGROUND,
+    "kv_refresh": PRIORITY_BACKGROUND,
+}
+QUEUE_BY_TYPE = {
+    "query": QUEUE_QUERY,
+    "answer": QUEUE_QUERY,
+    "add": QUEUE_ADD,
+    "reorganize": QUEUE_BACKGROUND,
+    "kv_refresh": QUEUE_BACKGROUND,
+}
+TASK_EXTRACT = "memos.extract"
+TASK_SEARCH = "memos.search"
+TASK_REORGANIZE = "memos.reorganize"
+TASK_PRECOMPUTE_KV = "memos.precompute_kv"
+TASK_APPLY_EVENT = "memos.apply_event"
+TASK_BY_TYPE = {
+    "add": TASK_EXTRACT,
+    "query": TASK_SEARCH,
+    "answer": TASK_APPLY_EVENT,
+    "reorganize": TASK_REORGANIZE,
+    "kv_refresh": TASK_PRECOMPUTE_KV,
+}
+
+
+@dataclass(frozen=True)
+class SchedulerKeys:
+    """Names of every Redis key and stream under one prefix.
+
+    >>> SchedulerKeys("memos").events
+    'memos:events'
+    """
+
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def events(self) -> str:
+        """The event stream the facade publishes to."""
+        return f"{self.prefix}:events"
+
+    @property
+    def dlq(self) -> str:
+        """The dead-letter stream: failed or malformed events with their error."""
+        return f"{self.prefix}:events:dlq"
+
+    @property
+    def group(self) -> str:
+        """The consumer group every daemon replica reads the event stream in."""
+        return f"{self.prefix}:scheduler"
+
+    @property
+    def health_pattern(self) -> str:
+        """SCAN pattern matching every replica's heartbeat key."""
+        return f"{self.prefix}:scheduler:health:*"
+
+    @property
+    def reply_prefix(self) -> str:
+        """Reply list keys start with this; the daemon only pushes replies under it."""
+        return f"{self.prefix}:reply:"
+
+    def health(self, consumer: str) -> str:
+        """Heartbeat key of one daemon replica (expires when the replica stops beating)."""
+        return f"{self.prefix}:scheduler:health:{consumer}"
+
+    def reply(self, event_id: str) -> str:
+        """Per-request list the result of ``event_id`` is pushed to (read with BLPOP)."""
+        return f"{self.reply_prefix}{event_id}"
+
+    def result(self, event_id: str) -> str:
+        """The stored result of ``event_id`` (kept for late or repeated waiters)."""
+        return f"{self.prefix}:result:{event_id}"
+
+    def done(self, idempotency_key: str) -> str:
+        """Marker holding the result once the event with this idempotency key had its effect."""
+        return f"{self.prefix}:done:{idempotency_key}"
+
+    def cube_seq(self, cube_id: str) -> str:
+        """Counter of sequence numbers handed out to a cube's events at publish time."""
+        return f"{self.prefix}:cube:seq:{cube_id}"
+
+    def cube_applied(self, cube_id: str) -> str:
+        """Highest sequence number of a cube whose event is finished (applied or dead-lettered)."""
+        return f"{self.prefix}:cube:applied:{cube_id}"
+
+    def notify(self, consumer: str) -> str:
+        """List a daemon replica waits on for its workers' outcomes."""
+        return f"{self.prefix}:notify:{consumer}"

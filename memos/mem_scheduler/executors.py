@@ -1,0 +1,117 @@
+"""How the daemon hands an attempt to whoever runs it: a Celery worker, or a thread in-process.
+
+Both report back the same way: the worker (or thread) pushes a :class:`WorkerOutcome` to the
+dispatching replica's notify list in the same transaction that records the effect and reply.
+The daemon waits on that list with one BLPOP loop instead of polling ``AsyncResult`` per task:
+no thread per waiting task, no polling delay, and a crash between effect and notification is
+impossible because they commit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any, Protocol
+
+import redis
+from celery import Celery
+
+from memos.errors import SchedulerError
+from memos.mem_scheduler.config import SchedulerConfig
+from memos.mem_scheduler.constants import QUEUE_BY_TYPE, TASK_BY_TYPE
+from memos.mem_scheduler.events import EventResult
+from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
+from memos.workers.handlers import find_handler
+
+logger = logging.getLogger(__name__)
+
+
+class EventExecutor(Protocol):
+    """Starts one attempt of an event; the outcome arrives on ``notify_key``."""
+
+    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+        """Start the attempt (returns once it is handed over, not when it finishes)."""
+        ...
+
+    def close(self) -> None:
+        """Release threads and connections."""
+        ...
+
+
+class CeleryExecutor:
+    """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``)."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+        # kombu publishing is blocking I/O; one thread keeps it off the event loop and serial.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memos-celery-send")
+
+    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+        """Publish the task; translates broker errors to :class:`SchedulerError`."""
+        send = partial(
+            self._app.send_task,
+            TASK_BY_TYPE[event.type],
+            args=[event.model_dump_json(), token, notify_key],
+            queue=QUEUE_BY_TYPE[event.type],
+            task_id=token,
+        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, send)
+        except Exception as exc:
+            raise SchedulerError(f"cannot send event {event.id} to Celery: {exc}") from exc
+
+    def close(self) -> None:
+        """Stop the sending thread."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class InlineExecutor:
+    """Runs the handler in a thread of the daemon, with the same exactly-once commit."""
+
+    def __init__(self, config: SchedulerConfig) -> None:
+        self._config = config
+        self._client = redis.Redis.from_url(config.redis_url)
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.max_in_flight, thread_name_prefix="memos-inline"
+        )
+        self._futures: set[Future[Any]] = set()
+
+    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+        """Start the handler in a thread; its outcome is pushed to ``notify_key``."""
+        future = self._pool.submit(self._run, event, token, notify_key)
+        self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+
+    def _run(self, event: Any, token: str, notify_key: str) -> None:
+        spec = find_handler(event.type)
+        try:
+            if spec is None:
+                outcome = WorkerOutcome(
+                    token=token,
+                    result=EventResult.failure(
+                        event.id, "HandlerNotFoundError", f"no handler for {event.type!r}"
+                    ),
+                    retryable=False,
+                )
+                self._client.rpush(notify_key, outcome.model_dump_json())
+                return
+            apply_once(
+                self._client,
+                self._config.keys,
+                event,
+                spec,
+                token=token,
+                notify_key=notify_key,
+                result_ttl_s=self._config.result_ttl_s,
+                idempotency_ttl_s=self._config.idempotency_ttl_s,
+            )
+        except Exception:
+            # No outcome reaches the daemon; its task_timeout_s turns this into a retry.
+            logger.exception("inline execution of event %s failed outside its handler", event.id)
+
+    def close(self) -> None:
+        """Wait for running handlers, then close the connection pool."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()

@@ -1,0 +1,47 @@
+"""Real test handlers: each effect is an RPUSH queued on ``ctx.tx`` so it can be counted exactly.
+
+Imported by the daemon (inline execution) and by Celery worker subprocesses through the config's
+``handler_modules = ("effect_handlers",)``.
+
+Payload ``options`` steer them: ``sleep_s`` (work time), ``fail`` (always raise: a poison event),
+``fail_unless_key`` (raise until that Redis key exists).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from memos.mem_scheduler.events import EVENT_TYPES
+from memos.workers.handlers import HandlerContext, register_handler
+
+
+def effects_key(prefix: str, cube_id: str) -> str:
+    """Where the effects of a cube's events are appended (one element per effect)."""
+    return f"{prefix}:effects:{cube_id}"
+
+
+def log_key(prefix: str) -> str:
+    """Global commit-order log of every effect under ``prefix``."""
+    return f"{prefix}:log"
+
+
+def record_effect(event: Any, ctx: HandlerContext) -> dict[str, Any]:
+    """Apply the test effect (exactly once through ``ctx.tx``)."""
+    options = event.payload.options
+    if options.get("sleep_s"):
+        time.sleep(float(options["sleep_s"]))
+    if options.get("fail"):
+        raise RuntimeError("poison event: this handler always fails")
+    gate = options.get("fail_unless_key")
+    if gate and not ctx.redis.exists(str(gate)):
+        raise RuntimeError(f"failing until key {gate} exists")
+    ctx.tx.rpush(effects_key(ctx.keys.prefix, event.cube_id), event.key)
+    ctx.tx.rpush(
+        log_key(ctx.keys.prefix), f"{event.type}|{event.user_id}|{event.cube_id}|{event.key}"
+    )
+    return {"type": event.type, "key": event.key, "attempt": ctx.attempt}
+
+
+for _type in EVENT_TYPES:
+    register_handler(_type, record_effect, replace=True)
