@@ -1,0 +1,149 @@
+"""A short tour of the embedded default, run by ``make demo`` (``python -m memos.demo``).
+
+The demo is a list of sections; each is a function taking the shared :class:`DemoContext` and
+printing what it did. Later parts (tree memory, KV cache, MOS) append their own section to
+``SECTIONS``. Everything runs offline on the packaged models and exits 0 on success.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch / faiss are imported: few threads on small machines, and never reach a model hub.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memos.configs.memory import GeneralTextMemoryConfig
+from memos.errors import MemOSError
+from memos.memories.textual.base import MemoryInput
+from memos.memories.textual.general import GeneralTextMemory
+from memos.memories.textual.item import TextualMemoryItem
+
+
+@dataclass
+class DemoContext:
+    """State shared by the sections: the console, a scratch directory, built objects."""
+
+    console: Console
+    workdir: Path
+    objects: dict[str, object] = field(default_factory=dict)
+
+
+Section = Callable[[DemoContext], None]
+
+FACTS = [
+    ("alice", "Alice adopted a golden retriever puppy named Biscuit."),
+    ("alice", "Alice works night shifts as a nurse at the city hospital."),
+    ("alice", "Alice is training for the Lisbon half marathon in October."),
+    ("bob", "Bob plays bass guitar in a jazz trio on Fridays."),
+    ("bob", "Bob is allergic to peanuts and avoids Thai takeaway."),
+    ("bob", "Bob is learning Japanese before a trip to Kyoto."),
+]
+QUERIES = ["Who has a dog?", "What should I not cook for Bob?", "Who is going abroad?"]
+
+
+def results_table(title: str, query: str, hits: list[TextualMemoryItem]) -> Table:
+    """A table of search hits: rank, score, user, memory text."""
+    table = Table(title=f"{title}: {query!r}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("user")
+    table.add_column("memory")
+    for rank, hit in enumerate(hits, start=1):
+        score = hit.metadata.relativity
+        table.add_row(
+            str(rank),
+            f"{score:.3f}" if score is not None else "-",
+            hit.metadata.user_id or "",
+            hit.memory,
+        )
+    return table
+
+
+def general_text_memory(ctx: DemoContext) -> None:
+    """GeneralTextMemory on the packaged MiniLM + faiss: add, search, dump, load, search again."""
+    console = ctx.console
+    started = time.perf_counter()
+    memory = GeneralTextMemory(GeneralTextMemoryConfig())
+    facts: list[MemoryInput] = [
+        {"memory": text, "metadata": {"user_id": user}} for user, text in FACTS
+    ]
+    facts.extend(
+        memory.extract(
+            [
+                {"role": "user", "content": "I just moved to Porto. The rent is lower here."},
+                {"role": "assistant", "content": "Congratulations on the move!"},
+            ]
+        )
+    )
+    ids = memory.add(facts)
+    console.print(
+        f"added {len(ids)} memories (model load + embedding: {time.perf_counter() - started:.1f} s)"
+    )
+    before = {}
+    for query in QUERIES:
+        hits = memory.search(query, top_k=3)
+        before[query] = [(h.id, h.metadata.relativity) for h in hits]
+        console.print(results_table("search", query, hits))
+    bob_only = memory.search("music hobbies", top_k=2, filter={"user_id": "bob"})
+    console.print(results_table("search, filter user_id=bob", "music hobbies", bob_only))
+
+    dump_dir = ctx.workdir / "general_text"
+    memory.dump(dump_dir)
+    files = sorted(str(p.relative_to(dump_dir)) for p in dump_dir.rglob("*") if p.is_file())
+    console.print(f"dumped to {dump_dir}: {', '.join(files)}")
+
+    reloaded = GeneralTextMemory(GeneralTextMemoryConfig())
+    reloaded.load(dump_dir)
+    for query in QUERIES:
+        hits = reloaded.search(query, top_k=3)
+        if [(h.id, h.metadata.relativity) for h in hits] != before[query]:
+            raise RuntimeError(f"search after load differs for {query!r}")
+    console.print(results_table("after load", QUERIES[0], reloaded.search(QUERIES[0], top_k=3)))
+    console.print(
+        f"[green]reloaded {reloaded.count()} memories; "
+        f"all {len(QUERIES)} searches identical[/green]"
+    )
+    ctx.objects["general_text_memory"] = reloaded
+
+
+SECTIONS: list[tuple[str, Section]] = [
+    ("GeneralTextMemory (packaged all-MiniLM-L6-v2 + faiss)", general_text_memory),
+]
+
+
+def main() -> int:
+    """Run every section in order; 0 if all succeeded, 1 otherwise."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call] # weight-loading bars add noise to the demo output
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="memos-demo-") as tmp:
+        ctx = DemoContext(console=console, workdir=Path(tmp))
+        for title, section in SECTIONS:
+            console.rule(f"[bold]{title}")
+            started = time.perf_counter()
+            try:
+                section(ctx)
+            except (MemOSError, RuntimeError) as exc:
+                console.print(f"[red]section failed: {exc}[/red]")
+                return 1
+            console.print(f"[dim]{title}: {time.perf_counter() - started:.1f} s[/dim]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The embedder interface shared by every backend.
+
+:meth:`BaseEmbedder.embed` validates the input, splits it into batches of ``batch_size`` and checks
+every returned vector against the expected dimension; backends only implement
+:meth:`BaseEmbedder._embed_batch`.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from memos.configs.embedder import BaseEmbedderConfig
+from memos.errors import DimensionMismatchError, EmbedderError, InvalidMemoryInputError
+
+logger = logging.getLogger(__name__)
+
+
+def validate_texts(texts: Sequence[object]) -> list[str]:
+    """Return ``texts`` as a list of strings, or raise :class:`InvalidMemoryInputError`.
+
+    Every element must be a non-blank string; the message names the first offending position.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise InvalidMemoryInputError(
+            f"texts must be a list of strings, got {type(texts).__name__}"
+        )
+    out: list[str] = []
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidMemoryInputError(
+                f"text at position {position} must be a string, got {type(text).__name__}"
+            )
+        if not text.strip():
+            raise InvalidMemoryInputError(
+                f"text at position {position} is empty or whitespace only"
+            )
+        out.append(text)
+    return out
+
+
+class BaseEmbedder(ABC):
+    """Embeds lists of texts into lists of float vectors of a fixed :attr:`dimension`."""
+
+    def __init__(self, config: BaseEmbedderConfig) -> None:
+        self.config = config
+        # Known up front when the config states it; otherwise learnt from the model/server.
+        self._dimension: int | None = config.embedding_dims
+
+    @property
+    def model_name(self) -> str:
+        """The model this embedder uses (name or path, as configured)."""
+        return self.config.model_name_or_path
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector this embedder returns."""
+        if self._dimension is None:
+            self._dimension = self._probe_dimension()
+        return self._dimension
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Embed ``texts`` (in batches of ``config.batch_size``); an empty list gives ``[]``.
+
+        Raises:
+            InvalidMemoryInputError: an element is not a string or is blank.
+            DimensionMismatchError: the model returned vectors of another dimension than
+                ``embedding_dims`` (or than earlier vectors).
+            EmbedderError: the model could not be loaded or the server failed.
+        """
+        clean = validate_texts(texts)
+        if not clean:
+            return []
+        size = self.config.batch_size
+        vectors: list[list[float]] = []
+        for start in range(0, len(clean), size):
+            batch = clean[start : start + size]
+            result = self._embed_batch(batch)
+            if len(result) != len(batch):
+                raise EmbedderError(
+                    f"embedder {self.model_name!r} returned {len(result)} vectors "
+                    f"for {len(batch)} texts"
+                )
+            for vector in result:
+                self._check_dimension(len(vector))
+            vectors.extend(result)
+        logger.debug("embedded %d texts with %s", len(clean), self.model_name)
+        return vectors
+
+    def _check_dimension(self, got: int) -> None:
+        if self._dimension is None:
+            self._dimension = got
+        elif got != self._dimension:
+            raise DimensionMismatchError(
+                self._dimension,
+                got,
+                where=f"embedder {self.model_name!r} (embedding_dims)",
+            )
+
+    def _probe_dimension(self) -> int:
+        """Learn the dimension by embedding one short text (remote backends override nothing)."""
+        vector = self._embed_batch(["dimension probe"])[0]
+        return len(vector)
+
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        """Embed one batch of already validated texts."""

@@ -1,0 +1,1 @@
+"""Vector stores: faiss index files with JSON payloads, for GeneralTextMemory."""
