@@ -67,14 +67,34 @@ def down(home: HomeOption = None) -> None:
 def status(
     home: HomeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    prefix: Annotated[str, typer.Option(help="Scheduler key prefix to summarise.")] = "memos",
 ) -> None:
     """Report each part as healthy or not; exit status 0 when all are healthy, else 1."""
-    report = stack_for(home).status()
+    stack = stack_for(home)
+    report = stack.status()
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
         typer.echo(_describe_status(report))
+        typer.echo("\n".join(_scheduler_lines(stack, prefix)))
     raise typer.Exit(0 if report.healthy else 1)
+
+
+def _scheduler_lines(stack: EmbeddedStack, prefix: str) -> list[str]:
+    """The scheduler's counts (the same as its metrics) when the stack's Redis answers."""
+    import redis
+
+    from memos.mem_scheduler.config import SchedulerConfig
+    from memos.observability.status import describe_snapshot, scheduler_snapshot
+
+    state = stack.read_state()
+    if state is None:
+        return ["  scheduler: unknown (the stack is not running)"]
+    try:
+        config = SchedulerConfig(redis_url=state.redis.url, prefix=prefix)
+        return describe_snapshot(scheduler_snapshot(config), prefix)
+    except (redis.RedisError, OSError) as exc:
+        return [f"  scheduler: unknown (Redis did not answer: {type(exc).__name__})"]
 
 
 def _describe_state(state: StackState, stack: EmbeddedStack) -> str:

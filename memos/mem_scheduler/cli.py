@@ -7,29 +7,31 @@ group on its own (``run`` and ``--check``, the Docker HEALTHCHECK entry point).
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from memos.configs.loader import load_config
-from memos.mem_scheduler.config import SchedulerConfig
+from memos.mem_scheduler.config import SchedulerConfig, load_any_config
 from memos.mem_scheduler.constants import ALL_QUEUES
+from memos.observability.logging import configure_logging
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="scheduler config (YAML/JSON)")]
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="deployment file or scheduler config (YAML/JSON)"),
+]
 
 scheduler_app = typer.Typer(help="The MemScheduler daemon.", no_args_is_help=False)
 dlq_app = typer.Typer(help="Inspect and act on the dead-letter stream.", no_args_is_help=True)
 
 
 def _load(config: Path) -> SchedulerConfig:
-    return load_config(config, SchedulerConfig, env=os.environ)
+    return load_any_config(config, env=os.environ)[0]
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _logging(config: SchedulerConfig, service: str) -> None:
+    configure_logging(level=config.log_level, fmt=config.log_format, service=service)
 
 
 @scheduler_app.callback(invoke_without_command=True)
@@ -56,8 +58,9 @@ def run(config: ConfigOption) -> None:
     """Run one daemon replica until SIGTERM."""
     from memos.mem_scheduler.daemon import run_scheduler
 
-    _logging()
-    run_scheduler(_load(config))
+    loaded = _load(config)
+    _logging(loaded, "scheduler")
+    run_scheduler(loaded)
 
 
 @dlq_app.command("list")
@@ -101,14 +104,28 @@ def dlq_drop(config: ConfigOption, dlq_id: str) -> None:
 
 def worker(
     config: ConfigOption,
-    queues: str = ",".join(ALL_QUEUES),
-    pool: str = "prefork",
+    queues: Annotated[str | None, typer.Option(help="comma-separated; default: config")] = None,
+    pool: Annotated[str | None, typer.Option(help="prefork, solo or threads")] = None,
     concurrency: int | None = None,
+    metrics_port: int | None = None,
 ) -> None:
-    """Start a Celery worker consuming ``queues`` (first listed, first served)."""
+    """Start a Celery worker consuming ``queues`` (first listed, first served).
+
+    Unset options come from the deployment file's ``workers`` section.
+    """
     from memos.workers.app import run_worker
 
-    _logging()
+    loaded, deployment = load_any_config(config, env=os.environ)
+    _logging(loaded, "worker")
+    pool_cfg = deployment.workers if deployment is not None else None
+    if queues:
+        names = [q for q in queues.split(",") if q]
+    else:
+        names = list(pool_cfg.queues if pool_cfg else ALL_QUEUES)
     run_worker(
-        _load(config), [q for q in queues.split(",") if q], pool=pool, concurrency=concurrency
+        loaded,
+        names,
+        pool=pool or (pool_cfg.pool if pool_cfg else "prefork"),
+        concurrency=concurrency or (pool_cfg.concurrency if pool_cfg else None),
+        metrics_port=metrics_port,
     )

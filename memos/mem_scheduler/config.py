@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from memos.configs.base import BaseConfig
-from memos.mem_scheduler.constants import DEFAULT_PREFIX, SchedulerKeys
+from memos.configs.embedder import EmbedderConfigFactory
+from memos.configs.graph_db import GraphDBConfigFactory
+from memos.configs.llm import LLMConfigFactory
+from memos.configs.loader import load_config
+from memos.mem_scheduler.constants import ALL_QUEUES, DEFAULT_PREFIX, SchedulerKeys
 
 _NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -63,6 +69,29 @@ class SchedulerConfig(BaseConfig):
     shutdown_grace_s: float = Field(10.0, ge=0)
     heartbeat_interval_s: float = Field(5.0, gt=0)
     loop_error_backoff_s: float = Field(1.0, ge=0)
+    attempts_ttl_s: int = Field(
+        7 * 24 * 3600, ge=1, description="how long an entry's persisted attempt counter lives"
+    )
+    trim_interval_s: float | None = Field(
+        60.0, gt=0, description="how often a replica trims finished entries; None: never"
+    )
+    retain_s: float = Field(
+        3600.0, ge=0, description="finished entries are kept this long (unless over max_len)"
+    )
+    max_len: int | None = Field(
+        100_000,
+        ge=1,
+        description="over this many entries, every finished entry is trimmed whatever its age",
+    )
+    metrics_host: str = Field("127.0.0.1", description="address the /metrics endpoints bind")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="the daemon's /metrics port; 0: any free port"
+    )
+    worker_metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="a worker's /metrics port; 0: any free port"
+    )
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("redis_url")
     @classmethod
@@ -117,3 +146,104 @@ def celery_url(redis_url: str) -> str:
                 db = part[3:]
         return f"redis+socket://{path}?virtual_host={db}"
     return redis_url
+
+
+class WorkerPoolConfig(BaseConfig):
+    """How ``memos worker`` runs when started from a deployment file (CLI flags override)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queues: tuple[str, ...] = Field(ALL_QUEUES, min_length=1, description="first listed first")
+    pool: Literal["prefork", "solo", "threads"] = "prefork"
+    concurrency: int = Field(2, ge=1, description="processes (or threads) per worker container")
+
+    @field_validator("queues")
+    @classmethod
+    def _known_queues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(ALL_QUEUES))
+        if unknown:
+            raise ValueError(f"unknown queues {unknown}; known: {', '.join(ALL_QUEUES)}")
+        return value
+
+
+class ApiConfig(BaseConfig):
+    """Where the HTTP API (``memos api``) listens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class DeploymentConfig(BaseConfig):
+    """One file for a whole deployment: the bus and daemon, workers, graph store, chat model, API.
+
+    ``config/embedded.yaml`` and ``config/production.yaml`` validate against it; every process
+    (daemon, workers, API) reads the same file, and secrets come from environment overrides
+    (``MEMOS__GRAPH_DB__CONFIG__PASSWORD=...``) applied by
+    :func:`memos.configs.loader.load_config`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["embedded", "production"] = "embedded"
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)  # type: ignore[arg-type]
+    workers: WorkerPoolConfig = Field(default_factory=WorkerPoolConfig)
+    graph_db: GraphDBConfigFactory | None = None
+    llm: LLMConfigFactory | None = None
+    embedder: EmbedderConfigFactory | None = None
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @model_validator(mode="after")
+    def _production_needs_services(self) -> DeploymentConfig:
+        if self.mode == "production":
+            missing = [name for name in ("graph_db", "llm") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"a production deployment needs {', '.join(missing)}")
+            graph = self.graph_db.config if self.graph_db is not None else None
+            if graph is not None and not getattr(graph, "password", None):
+                raise ValueError(
+                    "graph_db.config.password is empty: set MEMOS__GRAPH_DB__CONFIG__PASSWORD"
+                )
+        return self
+
+
+def load_deployment_config(
+    path: str | Path, env: Mapping[str, str] | None = None
+) -> DeploymentConfig:
+    """Read a deployment file with environment overrides (``MEMOS__A__B=value``)."""
+    return load_config(path, DeploymentConfig, env=env)
+
+
+def load_scheduler_config(
+    path: str | Path, env: Mapping[str, str] | None = None
+) -> SchedulerConfig:
+    """The scheduler settings of a deployment file, or of a plain scheduler config file."""
+    return load_any_config(path, env)[0]
+
+
+def load_any_config(
+    path: str | Path, env: Mapping[str, str] | None = None
+) -> tuple[SchedulerConfig, DeploymentConfig | None]:
+    """Scheduler settings plus the deployment they belong to (None for a scheduler-only file).
+
+    A file with a top-level ``scheduler`` key is a deployment file; anything else is validated
+    as a :class:`SchedulerConfig` on its own.
+    """
+    if _is_deployment_file(Path(path)):
+        deployment = load_deployment_config(path, env)
+        return deployment.scheduler, deployment
+    return load_config(path, SchedulerConfig, env=env), None
+
+
+def _is_deployment_file(path: Path) -> bool:
+    import json
+
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return False  # load_config reports the problem with the file name
+    return isinstance(data, dict) and "scheduler" in data

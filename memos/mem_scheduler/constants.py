@@ -33,6 +33,7 @@ PRIORITY_BY_TYPE = {
     "add": PRIORITY_ADD,
     "reorganize": PRIORITY_BACKGROUND,
     "kv_refresh": PRIORITY_BACKGROUND,
+    "manage": PRIORITY_ADD,
 }
 QUEUE_BY_TYPE = {
     "query": QUEUE_QUERY,
@@ -40,6 +41,7 @@ QUEUE_BY_TYPE = {
     "add": QUEUE_ADD,
     "reorganize": QUEUE_BACKGROUND,
     "kv_refresh": QUEUE_BACKGROUND,
+    "manage": QUEUE_ADD,
 }
 TASK_EXTRACT = "memos.extract"
 TASK_SEARCH = "memos.search"
@@ -52,6 +54,7 @@ TASK_BY_TYPE = {
     "answer": TASK_APPLY_EVENT,
     "reorganize": TASK_REORGANIZE,
     "kv_refresh": TASK_PRECOMPUTE_KV,
+    "manage": TASK_APPLY_EVENT,
 }
 
 
@@ -113,6 +116,10 @@ class SchedulerKeys:
     def cube_applied(self, cube_id: str) -> str:
         """Highest sequence number of a cube whose event is finished (applied or dead-lettered)."""
         return f"{self.prefix}:cube:applied:{cube_id}"
+
+    def attempts(self, entry_id: str) -> str:
+        """Persisted attempt counter of one stream entry (survives a crash of the replica)."""
+        return f"{self.prefix}:attempts:{entry_id}"
 
     def notify(self, consumer: str) -> str:
         """List a daemon replica waits on for its workers' outcomes."""

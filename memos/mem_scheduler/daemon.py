@@ -3,11 +3,18 @@
 One replica is one asyncio process with a consumer name; any number share the consumer group.
 Loops: *reader* (XREADGROUP BLOCK into the read-ahead buffer), *dispatcher* (picks the next
 entry, see :mod:`.fairness` and :mod:`.ordering`), *notify* (BLPOP of worker outcomes), *claimer*
-(keeps our own held entries fresh and XAUTOCLAIMs idle entries of dead replicas), *heartbeat*.
+(keeps our own held entries fresh and XAUTOCLAIMs idle entries of dead replicas), *heartbeat*
+(also refreshes the metric gauges) and *trimmer* (removes finished entries, see :mod:`.trimming`).
 
 An entry is acked only after the worker committed its effect and reply (one MULTI, see
 :mod:`.idempotency`), or after it was dead-lettered with a reply. Failed attempts are retried
 with exponential backoff up to ``max_attempts``; the cube stays blocked meanwhile, so order holds.
+
+Attempts are counted in Redis (``<prefix>:attempts:<entry id>``, INCR before each attempt,
+deleted with the ack), not in this process: an event that kills the replica handling it is
+reclaimed by another with its count intact, and once ``max_attempts`` attempts ended without an
+outcome it is dead-lettered instead of started again. The count is also what makes
+``max_attempts`` hold across replicas and restarts.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import uuid
 from typing import Any
 
@@ -33,6 +41,9 @@ from memos.mem_scheduler.fairness import FairQueue, StreamEntry
 from memos.mem_scheduler.health import Counters, record_health
 from memos.mem_scheduler.idempotency import WorkerOutcome, queue_reply
 from memos.mem_scheduler.ordering import FINISH_LUA, decode, gate_state
+from memos.mem_scheduler.trimming import trim_stream
+from memos.observability.logging import bind_event
+from memos.observability.metrics import MetricsServer, get_metrics
 from memos.workers.handlers import find_handler, import_handler_modules
 
 logger = logging.getLogger(__name__)
@@ -61,6 +72,9 @@ class MemScheduler:
         self._room = asyncio.Event()
         self._client: aioredis.Redis | None = None
         self._executors: dict[str, EventExecutor] = {}
+        self._attempting: set[str] = set()
+        self._metrics = get_metrics()
+        self.metrics_server: MetricsServer | None = None
 
     def __repr__(self) -> str:
         c = self.counters
@@ -89,11 +103,14 @@ class MemScheduler:
         """Run until stopped; un-acked entries are handed back for other replicas."""
         cfg = self.config
         import_handler_modules(cfg.handler_modules)
-        self._client = aioredis.Redis.from_url(cfg.redis_url)
-        reader = aioredis.Redis.from_url(cfg.redis_url)
-        notifier = aioredis.Redis.from_url(cfg.redis_url)
+        self._client = aioredis.Redis.from_url(cfg.redis_url, socket_timeout=None)
+        reader = aioredis.Redis.from_url(cfg.redis_url, socket_timeout=None)
+        notifier = aioredis.Redis.from_url(cfg.redis_url, socket_timeout=None)
         self._finish = self._client.register_script(FINISH_LUA)
         await self._ensure_group()
+        if cfg.metrics_port is not None:
+            self.metrics_server = MetricsServer(cfg.metrics_host, cfg.metrics_port)
+            logger.info("scheduler %s: metrics on %s", self.consumer, self.metrics_server.url)
         logger.info(
             "scheduler %s: reading %s as group %s", self.consumer, self.keys.events, self.keys.group
         )
@@ -104,6 +121,8 @@ class MemScheduler:
             "claimer": asyncio.create_task(self._claim_loop()),
             "heartbeat": asyncio.create_task(self._heartbeat_loop()),
         }
+        if cfg.trim_interval_s is not None:
+            loops["trimmer"] = asyncio.create_task(self._trim_loop(cfg.trim_interval_s))
         try:
             await self._stopping.wait()
         finally:
@@ -112,6 +131,8 @@ class MemScheduler:
                 await conn.aclose()
             for executor in self._executors.values():
                 executor.close()
+            if self.metrics_server is not None:
+                self.metrics_server.close()
 
     async def _ensure_group(self) -> None:
         assert self._client is not None
@@ -128,8 +149,9 @@ class MemScheduler:
         reader = loops.pop("reader")
         # The reader notices the stop after its current BLOCK; cancel only if it overruns.
         await asyncio.wait([reader], timeout=cfg.block_ms / 1000 + 0.5)
-        for name in ("dispatcher", "claimer"):
-            loops[name].cancel()
+        for name in ("dispatcher", "claimer", "trimmer"):
+            if name in loops:
+                loops[name].cancel()
         reader.cancel()
         running = [task for _, task in self._running.values()]
         if running:
@@ -141,11 +163,13 @@ class MemScheduler:
             )
             await asyncio.wait(running, timeout=cfg.shutdown_grace_s)
         left = [entry for entry, _ in self._running.values()] + self._queue.drain()
+        interrupted = sorted(self._attempting)
         for _, task in list(self._running.values()):
             task.cancel()
         for task in loops.values():
             task.cancel()
         await asyncio.gather(reader, *loops.values(), *running, return_exceptions=True)
+        await self._uncount_attempts(interrupted)
         await self._hand_back([entry.entry_id for entry in left])
         assert self._client is not None
         try:
@@ -153,6 +177,21 @@ class MemScheduler:
         except redis.RedisError:
             logger.exception("scheduler %s: could not delete the heartbeat key", self.consumer)
         logger.info("scheduler %s stopped: %r", self.consumer, self)
+
+    async def _uncount_attempts(self, entry_ids: list[str]) -> None:
+        """Attempts we cut short by stopping were not the event's fault: give them back."""
+        if not entry_ids:
+            return
+        assert self._client is not None
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for entry_id in entry_ids:
+                    pipe.decr(self.keys.attempts(entry_id))
+                await pipe.execute()
+        except redis.RedisError:
+            logger.exception(
+                "scheduler %s: could not give back interrupted attempts", self.consumer
+            )
 
     async def _hand_back(self, entry_ids: list[Any]) -> None:
         """Mark un-acked entries long idle so the next XAUTOCLAIM of any replica takes them."""
@@ -204,12 +243,12 @@ class MemScheduler:
                 logger.exception("scheduler %s: read failed; backing off", self.consumer)
                 await asyncio.sleep(cfg.loop_error_backoff_s)
 
-    async def _accept(self, entry_id: str, fields: dict[Any, Any] | None) -> None:
-        """Parse one stream entry into the buffer, or dead-letter it with the reason."""
+    async def _accept(self, entry_id: str, fields: dict[Any, Any] | None) -> Any:
+        """Parse one stream entry into the buffer (returns its event), or dead-letter it."""
         if not fields:
             # Deleted from the stream while pending: nothing to run, just release it.
             await self._ack(entry_id, None, None)
-            return
+            return None
         data = {decode(k): v for k, v in fields.items()}
         cube = decode(data[FIELD_CUBE]) if FIELD_CUBE in data else None
         seq: int | None = None
@@ -228,15 +267,17 @@ class MemScheduler:
                 raise EventValidationError("stream field 'cube' differs from the event's cube")
         except EventValidationError as exc:
             self.counters.malformed += 1
+            self._metrics.events_total.labels(type="unknown", outcome="malformed").inc()
             logger.warning("scheduler %s: malformed entry %s: %s", self.consumer, entry_id, exc)
             await self._dead_letter(
                 entry_id, raw, None, cube, seq, "EventValidationError", str(exc), attempts=0
             )
-            return
+            return None
         if entry_id in self._running:
-            return
+            return event
         if self._queue.push(StreamEntry(entry_id=entry_id, event=event, raw=raw, seq=seq)):
             self._wakeup.set()
+        return event
 
     # ------------------------------------------------------------------ dispatching
 
@@ -302,24 +343,40 @@ class MemScheduler:
 
     async def _process(self, entry: StreamEntry) -> None:
         cfg = self.config
+        # This task's own context: every log line about the event carries its ids.
+        bind_event(entry.event, entry_id=entry.entry_id)
         try:
             if gate_state(self._applied.get(entry.cube), entry.seq) == "done":
                 # A copy of an event some replica already finished (reclaimed late): release it.
                 await self._ack(entry.entry_id, entry.cube, entry.seq)
                 return
             outcome: WorkerOutcome | None = None
-            attempts = 0
-            for attempt in range(1, cfg.max_attempts + 1):
-                attempts = attempt
-                outcome = await self._attempt(entry, attempt)
+            attempt = 0
+            while True:
+                attempt = await self._next_attempt(entry)
+                if attempt > cfg.max_attempts and not await self._already_done(entry):
+                    await self._exhausted(entry, attempt - 1)
+                    return
+                self._attempting.add(entry.entry_id)
+                try:
+                    outcome = await self._attempt(entry, attempt)
+                finally:
+                    self._attempting.discard(entry.entry_id)
                 if outcome.result.ok:
                     await self._ack(entry.entry_id, entry.cube, entry.seq)
                     self.counters.processed += 1
+                    self._count(entry, "processed")
+                    latency_s = time.time() - entry.event.created_at.timestamp()
+                    self._metrics.event_latency_s.labels(type=entry.event.type).observe(
+                        max(0.0, latency_s)
+                    )
                     return
                 self.counters.failed += 1
-                if not outcome.retryable or attempt == cfg.max_attempts:
+                self._count(entry, "failed")
+                if not outcome.retryable or attempt >= cfg.max_attempts:
                     break
                 self.counters.retried += 1
+                self._count(entry, "retried")
                 try:
                     await asyncio.wait_for(self._stopping.wait(), timeout=cfg.backoff_s(attempt))
                     return  # stopping: leave it pending, it is handed back
@@ -334,8 +391,9 @@ class MemScheduler:
                 entry.seq,
                 outcome.result.error.type,
                 outcome.result.error.message,
-                attempts=attempts,
+                attempts=attempt,
             )
+            self._count(entry, "dead_lettered")
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -349,11 +407,48 @@ class MemScheduler:
             self._wakeup.set()
             self._room.set()
 
+    def _count(self, entry: StreamEntry, outcome: str) -> None:
+        self._metrics.events_total.labels(type=entry.event.type, outcome=outcome).inc()
+
+    async def _next_attempt(self, entry: StreamEntry) -> int:
+        """Count one more attempt of ``entry`` in Redis and return its number (1-based)."""
+        assert self._client is not None
+        key = self.keys.attempts(entry.entry_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.config.attempts_ttl_s)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def _already_done(self, entry: StreamEntry) -> bool:
+        """True when the event's effect is committed (then one more attempt is a cheap replay)."""
+        assert self._client is not None
+        return bool(await self._client.exists(self.keys.done(entry.event.key)))
+
+    async def _exhausted(self, entry: StreamEntry, attempts: int) -> None:
+        """Dead-letter an entry whose earlier attempts all ended without an outcome."""
+        message = (
+            f"no outcome after {attempts} attempts: each ended with the process handling it gone "
+            "(crashed or killed); the event itself may crash it. Inspect it with `memos dlq list`"
+        )
+        await self._dead_letter(
+            entry.entry_id,
+            entry.raw,
+            entry.event,
+            entry.cube,
+            entry.seq,
+            "AttemptsExhaustedError",
+            message,
+            attempts=attempts,
+        )
+        self._count(entry, "dead_lettered")
+
     async def _attempt(self, entry: StreamEntry, attempt: int) -> WorkerOutcome:
         token = uuid.uuid4().hex
         event = entry.event.model_copy(update={"attempt": attempt - 1})
         future: asyncio.Future[WorkerOutcome] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
+        started = time.perf_counter()
         try:
             await self._executor_for(event.type).submit(
                 event, token, self.keys.notify(self.consumer)
@@ -379,6 +474,9 @@ class MemScheduler:
             )
         finally:
             self._waiting.pop(token, None)
+            self._metrics.task_duration_s.labels(type=event.type).observe(
+                time.perf_counter() - started
+            )
 
     async def _notify_loop(self, notifier: aioredis.Redis) -> None:
         key = self.keys.notify(self.consumer)
@@ -400,11 +498,11 @@ class MemScheduler:
     # ------------------------------------------------------------------ recording
 
     async def _ack(self, entry_id: str, cube: str | None, seq: int | None) -> None:
-        """XACK and raise the cube's applied watermark in one script (shielded)."""
+        """XACK, raise the cube's watermark, drop the attempt counter: one script (shielded)."""
         assert self._client is not None
         applied_key = self.keys.cube_applied(cube) if cube else self.keys.events
         call = self._finish(
-            keys=[self.keys.events, applied_key],
+            keys=[self.keys.events, applied_key, self.keys.attempts(entry_id)],
             args=[self.keys.group, entry_id, "" if seq is None else seq],
         )
         await asyncio.shield(call)
@@ -447,7 +545,7 @@ class MemScheduler:
                     result_ttl_s=self.config.result_ttl_s,
                 )
             await self._finish(
-                keys=[self.keys.events, applied_key],
+                keys=[self.keys.events, applied_key, self.keys.attempts(entry_id)],
                 args=[self.keys.group, entry_id, "" if seq is None else seq],
                 client=pipe,
             )
@@ -509,7 +607,9 @@ class MemScheduler:
                 if eid in self._queue or eid in self._running:
                     continue
                 self.counters.reclaimed += 1
-                await self._accept(eid, fields)
+                event = await self._accept(eid, fields)
+                kind = event.type if event is not None else "unknown"
+                self._metrics.events_total.labels(type=kind, outcome="reclaimed").inc()
             if cursor == "0-0":
                 return
 
@@ -519,12 +619,46 @@ class MemScheduler:
             try:
                 self.counters.in_flight = len(self._running)
                 self.counters.pending = len(self._queue)
-                await record_health(self._client, self.config, self.consumer, self.counters)
+                extra: dict[str, object] = {}
+                if self.metrics_server is not None:
+                    extra["metrics_url"] = self.metrics_server.url
+                await record_health(
+                    self._client, self.config, self.consumer, self.counters, extra=extra
+                )
+                await self._refresh_gauges()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("scheduler %s: heartbeat failed", self.consumer)
             await asyncio.sleep(self.config.heartbeat_interval_s)
+
+    async def _refresh_gauges(self) -> None:
+        """Stream-wide numbers for the metric gauges (one round trip)."""
+        assert self._client is not None
+        m = self._metrics
+        m.buffered_events.set(len(self._queue))
+        m.in_flight_events.set(len(self._running))
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.xpending(self.keys.events, self.keys.group)
+            pipe.xlen(self.keys.events)
+            pipe.xlen(self.keys.dlq)
+            summary, length, dead = await pipe.execute()
+        m.pending_entries.set(int(summary["pending"]))
+        m.stream_length.set(int(length))
+        m.dead_letters.set(int(dead))
+
+    async def _trim_loop(self, interval_s: float) -> None:
+        assert self._client is not None
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                result = await trim_stream(self._client, self.config)
+                if result.removed:
+                    self._metrics.stream_trimmed_total.inc(result.removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("scheduler %s: trim pass failed", self.consumer)
 
 
 def run_scheduler(config: SchedulerConfig) -> None:

@@ -82,7 +82,7 @@ class DeadLetterQueue:
 
     def __init__(self, config: SchedulerConfig, client: redis.Redis | None = None) -> None:
         self._config = config
-        self._client = client or redis.Redis.from_url(config.redis_url)
+        self._client = client or redis.Redis.from_url(config.redis_url, socket_timeout=None)
 
     def list(self, count: int = 100) -> list[DeadLetter]:
         """The oldest ``count`` dead letters."""

@@ -26,8 +26,15 @@ from memos.errors import EventValidationError
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 
-EventType = Literal["add", "query", "answer", "reorganize", "kv_refresh"]
-EVENT_TYPES: tuple[EventType, ...] = ("add", "query", "answer", "reorganize", "kv_refresh")
+EventType = Literal["add", "query", "answer", "reorganize", "kv_refresh", "manage"]
+EVENT_TYPES: tuple[EventType, ...] = (
+    "add",
+    "query",
+    "answer",
+    "reorganize",
+    "kv_refresh",
+    "manage",
+)
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -88,6 +95,13 @@ class ReorganizePayload(_Model):
     reason: str = "scheduled"
     memory_ids: list[str] = Field(default_factory=list)
     options: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class ManagePayload(_Model):
+    """A facade management operation run on a worker (get, get_all, update, delete, dump, ...)."""
+
+    op: str = Field(pattern=r"^[a-z_]{1,64}$")
+    args: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class KVRefreshPayload(_Model):
@@ -167,8 +181,15 @@ class KVRefreshEvent(_EventBase):
     payload: KVRefreshPayload
 
 
+class ManageEvent(_EventBase):
+    """A management operation on a cube's memories (reads and mutations outside add/query)."""
+
+    type: Literal["manage"] = "manage"
+    payload: ManagePayload
+
+
 Event = Annotated[
-    AddEvent | QueryEvent | AnswerEvent | ReorganizeEvent | KVRefreshEvent,
+    AddEvent | QueryEvent | AnswerEvent | ReorganizeEvent | KVRefreshEvent | ManageEvent,
     Field(discriminator="type"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -179,6 +200,7 @@ EVENT_CLASSES: dict[str, type[_EventBase]] = {
     "answer": AnswerEvent,
     "reorganize": ReorganizeEvent,
     "kv_refresh": KVRefreshEvent,
+    "manage": ManageEvent,
 }
 
 

@@ -23,6 +23,7 @@ from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import QUEUE_BY_TYPE, TASK_BY_TYPE
 from memos.mem_scheduler.events import EventResult
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
+from memos.observability.logging import event_context
 from memos.workers.handlers import find_handler
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class CeleryExecutor:
             args=[event.model_dump_json(), token, notify_key],
             queue=QUEUE_BY_TYPE[event.type],
             task_id=token,
+            # The outcome comes back on notify_key; without this, every send subscribes to the
+            # result channel and the worker stores a result nobody reads.
+            ignore_result=True,
         )
         try:
             await asyncio.get_running_loop().run_in_executor(self._pool, send)
@@ -72,7 +76,7 @@ class InlineExecutor:
 
     def __init__(self, config: SchedulerConfig) -> None:
         self._config = config
-        self._client = redis.Redis.from_url(config.redis_url)
+        self._client = redis.Redis.from_url(config.redis_url, socket_timeout=None)
         self._pool = ThreadPoolExecutor(
             max_workers=config.max_in_flight, thread_name_prefix="memos-inline"
         )
@@ -85,6 +89,10 @@ class InlineExecutor:
         future.add_done_callback(self._futures.discard)
 
     def _run(self, event: Any, token: str, notify_key: str) -> None:
+        with event_context(event):
+            self._run_bound(event, token, notify_key)
+
+    def _run_bound(self, event: Any, token: str, notify_key: str) -> None:
         spec = find_handler(event.type)
         try:
             if spec is None:

@@ -44,10 +44,20 @@ def heartbeat_ttl_s(interval_s: float) -> int:
 
 
 async def record_health(
-    client: aioredis.Redis, config: SchedulerConfig, consumer: str, counters: Counters
+    client: aioredis.Redis,
+    config: SchedulerConfig,
+    consumer: str,
+    counters: Counters,
+    *,
+    extra: dict[str, object] | None = None,
 ) -> None:
-    """Write the heartbeat key for ``consumer``."""
-    body = {"consumer": consumer, "at": datetime.now(UTC).isoformat(), **counters.as_dict()}
+    """Write the heartbeat key for ``consumer`` (``extra``: e.g. the metrics URL)."""
+    body = {
+        "consumer": consumer,
+        "at": datetime.now(UTC).isoformat(),
+        **counters.as_dict(),
+        **(extra or {}),
+    }
     await client.set(
         config.keys.health(consumer),
         json.dumps(body),

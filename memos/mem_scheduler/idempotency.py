@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import redis
@@ -33,6 +34,7 @@ from memos.errors import (
 )
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import EventResult
+from memos.observability.metrics import get_metrics
 from memos.workers.handlers import HandlerContext, HandlerSpec
 
 logger = logging.getLogger(__name__)
@@ -120,13 +122,16 @@ def apply_once(
                     return outcome
                 pipe.multi()
                 ctx = HandlerContext(redis=client, tx=pipe, keys=keys, attempt=event.attempt)
+                started = time.perf_counter()
                 try:
                     value = spec.fn(event, ctx)
                     # Fail here, before EXEC, if the handler returned something not JSON-able.
                     json.dumps(value)
                 except Exception as exc:
                     pipe.reset()
+                    _observe(event, "failed", started)
                     return _failed(client, keys, event, exc, token, notify_key, result_ttl_s)
+                _observe(event, "ok", started)
                 result = EventResult.success(event.id, value)
                 pipe.set(done_key, result.model_dump_json(), ex=idempotency_ttl_s)
                 queue_reply(pipe, keys, event.id, event.reply_to, result, result_ttl_s=result_ttl_s)
@@ -140,6 +145,12 @@ def apply_once(
                 logger.info("event %s: concurrent delivery committed first", event.id)
                 continue
     raise redis.WatchError(f"idempotency key of event {event.id} kept changing")
+
+
+def _observe(event: Any, outcome: str, started: float) -> None:
+    get_metrics().handler_duration_s.labels(type=event.type, outcome=outcome).observe(
+        time.perf_counter() - started
+    )
 
 
 def _replayed(

@@ -22,9 +22,11 @@ local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[1], 'cube', ARGV[2], '
 return {id, seq}
 """
 
-# KEYS: stream, applied key (or a dummy when there is no sequence); ARGV: group, entry id, seq.
+# KEYS: stream, applied key (or a dummy when there is no sequence), and optionally the entry's
+# attempt counter (deleted with the ack); ARGV: group, entry id, seq.
 FINISH_LUA = """
 local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
 if ARGV[3] ~= '' then
   local seq = tonumber(ARGV[3])
   local cur = tonumber(redis.call('GET', KEYS[2]) or '0')

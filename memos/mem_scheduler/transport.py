@@ -106,7 +106,7 @@ class RedisEventTransport(_Lifecycle):
         self._keys = config.keys
         self._owns_client = client is None
         # socket_timeout stays None: BLPOP blocks for as long as the caller's timeout.
-        self._client = client or redis.Redis.from_url(config.redis_url)
+        self._client = client or redis.Redis.from_url(config.redis_url, socket_timeout=None)
         self._publish_script = self._client.register_script(PUBLISH_LUA)
 
     def __enter__(self) -> Self:
@@ -171,7 +171,7 @@ class AsyncRedisEventTransport(_Lifecycle):
         self._config = config
         self._keys = config.keys
         self._owns_client = client is None
-        self._client = client or aioredis.Redis.from_url(config.redis_url)
+        self._client = client or aioredis.Redis.from_url(config.redis_url, socket_timeout=None)
         self._publish_script = self._client.register_script(PUBLISH_LUA)
 
     async def __aenter__(self) -> Self:

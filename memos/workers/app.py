@@ -8,13 +8,23 @@ an explicit :class:`SchedulerConfig`, and ``memos worker --config ...`` (or
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from celery import Celery
 from kombu.entity import Queue
 
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import ALL_QUEUES, QUEUE_ADD
+from memos.observability.metrics import (
+    MULTIPROC_ENV,
+    MetricsServer,
+    enable_multiprocess,
+    mark_process_dead,
+)
 from memos.workers.handlers import import_handler_modules
 from memos.workers.tasks import register_tasks
 
@@ -86,8 +96,35 @@ def run_worker(
     pool: str = "prefork",
     concurrency: int | None = None,
     hostname: str | None = None,
+    metrics_port: int | None = None,
 ) -> None:
-    """Start a Celery worker in this process (blocks until it stops; SIGTERM = warm shutdown)."""
+    """Start a Celery worker in this process (blocks until it stops; SIGTERM = warm shutdown).
+
+    With a metrics port (``metrics_port``, else ``config.worker_metrics_port``) the worker
+    serves ``/metrics`` from its main process, adding up what every pool process recorded
+    (prometheus-client multiprocess mode, in a fresh directory removed at exit).
+    """
+    port = config.worker_metrics_port if metrics_port is None else metrics_port
+    server: MetricsServer | None = None
+    directory: str | None = None
+    if port is not None:
+        directory = tempfile.mkdtemp(prefix="memos-metrics-", dir=os.environ.get(MULTIPROC_ENV))
+        enable_multiprocess(directory)
+        from celery.signals import worker_process_shutdown
+
+        worker_process_shutdown.connect(_child_exited, weak=False)
+        server = MetricsServer(config.metrics_host, port)
+        logger.info("worker metrics on %s", server.url)
     app = create_app(config)
     logger.info("starting Celery worker on queues %s", ",".join(queues))
-    app.worker_main(worker_argv(queues, pool=pool, concurrency=concurrency, hostname=hostname))
+    try:
+        app.worker_main(worker_argv(queues, pool=pool, concurrency=concurrency, hostname=hostname))
+    finally:
+        if server is not None:
+            server.close()
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _child_exited(**_kwargs: Any) -> None:
+    mark_process_dead(os.getpid())

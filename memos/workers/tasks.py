@@ -29,6 +29,7 @@ from memos.mem_scheduler.constants import (
 )
 from memos.mem_scheduler.events import EVENT_TYPES, EventResult, parse_event
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
+from memos.observability.logging import event_context
 from memos.workers.handlers import HandlerNotFoundError, get_handler
 
 logger = logging.getLogger(__name__)
@@ -96,16 +97,17 @@ def run_event(
             client.rpush(notify_key, outcome.model_dump_json())
             client.expire(notify_key, config.result_ttl_s)
         return outcome.model_dump(mode="json")
-    outcome = apply_once(
-        client,
-        config.keys,
-        event,
-        spec,
-        token=token,
-        notify_key=notify_key,
-        result_ttl_s=config.result_ttl_s,
-        idempotency_ttl_s=config.idempotency_ttl_s,
-    )
+    with event_context(event):
+        outcome = apply_once(
+            client,
+            config.keys,
+            event,
+            spec,
+            token=token,
+            notify_key=notify_key,
+            result_ttl_s=config.result_ttl_s,
+            idempotency_ttl_s=config.idempotency_ttl_s,
+        )
     return outcome.model_dump(mode="json")
 
 
@@ -135,6 +137,8 @@ def _register(app: Celery, name: str, policy: TaskPolicy) -> Task:
         queue=policy.queue,
         acks_late=True,
         reject_on_worker_lost=True,
+        # Outcomes travel on the daemon's notify list; the result backend is not read.
+        ignore_result=True,
         autoretry_for=INFRA_ERRORS,
         retry_backoff=True,
         retry_backoff_max=30,

@@ -4,15 +4,19 @@ Imported by the daemon (inline execution) and by Celery worker subprocesses thro
 ``handler_modules = ("effect_handlers",)``.
 
 Payload ``options`` steer them: ``sleep_s`` (work time), ``fail`` (always raise: a poison event),
-``fail_unless_key`` (raise until that Redis key exists).
+``fail_unless_key`` (raise until that Redis key exists), ``crash`` (end the whole process at once,
+as a segfault or the OOM killer would: the daemon itself when executed inline). Query events are
+timed with the search-latency helper, as the real search handler does.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from memos.mem_scheduler.events import EVENT_TYPES
+from memos.observability.metrics import search_timer
 from memos.workers.handlers import HandlerContext, register_handler
 
 
@@ -29,6 +33,11 @@ def log_key(prefix: str) -> str:
 def record_effect(event: Any, ctx: HandlerContext) -> dict[str, Any]:
     """Apply the test effect (exactly once through ``ctx.tx``)."""
     options = event.payload.options
+    if options.get("crash"):
+        os._exit(70)
+    if event.type == "query":
+        with search_timer("test"):
+            time.sleep(0.001)
     if options.get("sleep_s"):
         time.sleep(float(options["sleep_s"]))
     if options.get("fail"):

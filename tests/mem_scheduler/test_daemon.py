@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import random
 import time
@@ -29,7 +30,14 @@ async def running(config: SchedulerConfig) -> AsyncIterator[MemScheduler]:
         yield scheduler
     finally:
         scheduler.request_stop()
-        await asyncio.wait_for(task, 20)
+        done, _ = await asyncio.wait([task], timeout=20)
+        if not done:
+            # Say where the replica is stuck rather than only that it is.
+            stacks = io.StringIO()
+            for other in asyncio.all_tasks():
+                other.print_stack(file=stacks)
+            task.cancel()
+            raise AssertionError(f"the scheduler did not stop within 20 s:\n{stacks.getvalue()}")
 
 
 async def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:

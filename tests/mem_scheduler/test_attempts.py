@@ -1,0 +1,82 @@
+"""Attempts are counted in Redis: an event that kills its daemon replica still reaches the DLQ."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from effect_handlers import effects_key
+from test_replicas import add, await_all, start_daemon, wait_until
+
+from memos.mem_scheduler.dlq import DeadLetterQueue
+from memos.mem_scheduler.transport import RedisEventTransport
+
+
+def _wait_exit(proc: Any, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while proc.popen.poll() is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"daemon did not die:\n{proc.output()[-2000:]}")
+        time.sleep(0.05)
+    return int(proc.popen.returncode)
+
+
+def test_event_that_kills_the_daemon_ends_in_the_dlq(make_config, procs, rclient) -> None:
+    # Inline execution: the handler runs in the daemon, so os._exit takes the replica down
+    # while it holds the entry, un-acked, exactly like a crash.
+    config = make_config(execution="inline", max_attempts=2, claim_idle_s=0.5)
+    killer = add("u1", "doomed", crash=True)
+    with RedisEventTransport(config) as transport:
+        transport.publish(killer)
+    attempts_key = None
+    for n in (1, 2):
+        daemon = start_daemon(procs, config, f"d{n}")
+        assert _wait_exit(daemon) == 70
+        entry_id = rclient.xrange(config.keys.events, count=1)[0][0]
+        attempts_key = config.keys.attempts(entry_id)
+        # The count survived the crash: the next replica continues it instead of restarting.
+        assert rclient.get(attempts_key) == str(n)
+    assert rclient.xlen(config.keys.dlq) == 0
+
+    survivor = start_daemon(procs, config, "d3")
+    good = [add("u2", f"c{i}") for i in range(5)]
+    with RedisEventTransport(config) as transport:
+        for event in good:
+            transport.publish(event)
+        result = transport.await_result(killer.id, None, 30)
+    assert not result.ok and result.error is not None
+    assert result.error.type == "AttemptsExhaustedError"
+    await_all(config, good, 30)
+    letters = DeadLetterQueue(config, client=None).list()
+    assert len(letters) == 1
+    assert letters[0].attempts == 2 and letters[0].error_type == "AttemptsExhaustedError"
+    assert json.loads(letters[0].event)["id"] == killer.id
+    assert rclient.llen(effects_key(config.prefix, "doomed")) == 0
+    wait_until(lambda: rclient.xpending(config.keys.events, config.keys.group)["pending"] == 0)
+    assert attempts_key is not None and not rclient.exists(attempts_key)
+    assert survivor.popen.poll() is None
+
+
+def test_attempt_count_spans_failures_and_is_dropped_on_ack(make_config, procs, rclient) -> None:
+    # A long second backoff leaves time to fix the cause before the last attempt.
+    config = make_config(execution="inline", max_attempts=3, backoff_base_s=1.0, backoff_max_s=2.0)
+    gate = f"{config.prefix}:fixed"
+    flaky = add("u1", "c1", fail_unless_key=gate)
+    start_daemon(procs, config, "d1")
+    with RedisEventTransport(config) as transport:
+        transport.publish(flaky)
+        entry_id = None
+
+        def counted() -> bool:
+            nonlocal entry_id
+            rows = rclient.xrange(config.keys.events, count=1)
+            entry_id = rows[0][0] if rows else None
+            return bool(entry_id) and rclient.get(config.keys.attempts(entry_id)) == "2"
+
+        wait_until(counted, 30)
+        rclient.set(gate, "1")
+        result = transport.await_result(flaky.id, None, 30)
+    assert result.ok and result.result["attempt"] == 2  # the third attempt (0-based field)
+    assert entry_id is not None
+    wait_until(lambda: not rclient.exists(config.keys.attempts(entry_id)), 10)
