@@ -31,7 +31,8 @@ class HFLLMConfig(BaseLLMConfig):
     device: str = "cpu"
     num_threads: int = Field(default=2, gt=0)
     cache_dir: str | None = Field(
-        default=None, description="where a GGUF is converted once to safetensors; default under MEMOS_HOME"
+        default=None,
+        description="where a GGUF is converted once to safetensors; default under MEMOS_HOME",
     )
 
 
@@ -49,6 +50,11 @@ class VLLMLLMConfig(OpenAILLMConfig):
 
     api_base: str = "http://localhost:8000/v1"
     api_key: str | None = "EMPTY"
+    cache_salt: str | None = Field(
+        default=None,
+        min_length=1,
+        description="per-tenant salt sent with every request; isolates cached prefix blocks",
+    )
 
 
 class OllamaLLMConfig(BaseLLMConfig):

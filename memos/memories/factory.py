@@ -14,6 +14,7 @@ from memos.memories.activation.kv import KVCacheMemory
 from memos.memories.activation.vllm import VLLMKVCacheMemory
 from memos.memories.base import BaseMemory
 from memos.memories.textual.general import GeneralTextMemory
+from memos.memories.textual.tree import TreeTextMemory
 
 
 class MemoryFactory:
@@ -21,6 +22,7 @@ class MemoryFactory:
 
     backend_to_class: ClassVar[dict[str, type[BaseMemory]]] = {
         "general_text": GeneralTextMemory,
+        "tree_text": TreeTextMemory,
         "kv_cache": KVCacheMemory,
         "vllm_kv_cache": VLLMKVCacheMemory,
     }
