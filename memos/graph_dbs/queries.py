@@ -1,0 +1,180 @@
+"""Every Cypher statement of the graph store, in one place.
+
+Values are always parameters (``$name``). The only text spliced into a statement is one of the
+constant fragments below or a label / relationship type that passed :func:`safe_identifier`
+against the allow-lists, because Cypher cannot take labels or types as parameters.
+
+Each statement that touches nodes is scoped by ``n.cube_id = $cube_id``; the store never builds a
+statement without that clause (see :class:`memos.graph_dbs.store.CubeGraph`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from memos.errors import GraphStoreError
+
+# Labels and relationship types the store will ever splice into a statement.
+MEMORY_LABEL = "Memory"
+NODE_LABELS: frozenset[str] = frozenset({MEMORY_LABEL})
+# PARENT (hierarchy), RELATE_TO (topical link), MERGED_TO (deduplicated into), SUPERSEDES (a newer
+# fact replaces an older one), CONTEXT (extracted from the same conversation window), FOLLOWS
+# (temporal order within a session).
+EDGE_TYPES: frozenset[str] = frozenset(
+    {"PARENT", "RELATE_TO", "MERGED_TO", "SUPERSEDES", "CONTEXT", "FOLLOWS"}
+)
+# Edge types graph expansion walks by default.
+EXPANSION_EDGE_TYPES: tuple[str, ...] = ("CONTEXT", "RELATE_TO", "PARENT")
+
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def safe_identifier(name: str, allowed: frozenset[str]) -> str:
+    """Return ``name`` if it is a plain identifier in ``allowed``; raise otherwise.
+
+    Raises:
+        GraphStoreError: naming the bad identifier and the allowed ones.
+    """
+    if not isinstance(name, str) or not _IDENTIFIER_RE.match(name) or name not in allowed:
+        known = ", ".join(sorted(allowed))
+        raise GraphStoreError(f"refusing identifier {name!r}; allowed: {known}")
+    return name
+
+
+# --- WHERE fragments over the node variable ``n`` (combined by NodeFilter) -------------------
+
+WHERE_CUBE = "n.cube_id = $cube_id"
+WHERE_STATUS = "n.status IN $statuses"
+WHERE_MEMORY_TYPE = "n.memory_type IN $memory_types"
+WHERE_SESSION = "n.session_id = $session_id"
+# Bi-temporal validity at ``$as_of_ts`` (epoch seconds): started, and not yet ended.
+WHERE_VALID = (
+    "(n.valid_at_ts IS NULL OR n.valid_at_ts <= $as_of_ts) "
+    "AND (n.invalid_at_ts IS NULL OR n.invalid_at_ts > $as_of_ts)"
+)
+
+# --- nodes -----------------------------------------------------------------------------------
+
+# cube_id and user_id are set after the row's properties so that a row can never override them.
+CREATE_NODES = (
+    "UNWIND $rows AS row "
+    "CREATE (n:Memory) "
+    "SET n = row, n.cube_id = $cube_id, n.user_id = coalesce(row.user_id, $user_id) "
+    "RETURN count(n) AS created"
+)
+
+UPSERT_NODES = (
+    "UNWIND $rows AS row "
+    "MERGE (n:Memory {cube_id: $cube_id, id: row.id}) "
+    "SET n = row, n.cube_id = $cube_id, n.user_id = coalesce(row.user_id, $user_id) "
+    "RETURN count(n) AS written"
+)
+
+GET_NODES = (
+    "UNWIND $ids AS wanted "
+    "MATCH (n:Memory {cube_id: $cube_id, id: wanted}) "
+    "RETURN properties(n) AS props"
+)
+
+EXISTING_IDS = (
+    "UNWIND $ids AS wanted MATCH (n:Memory {cube_id: $cube_id, id: wanted}) RETURN n.id AS id"
+)
+
+FIND_BY_DEDUP_KEYS = (
+    "UNWIND $keys AS wanted "
+    "MATCH (n:Memory {cube_id: $cube_id, dedup_key: wanted}) "
+    "RETURN n.dedup_key AS dedup_key, n.id AS id"
+)
+
+# Paged by id so a large cube is read in bounded chunks.
+ALL_NODES_PAGE = (
+    "MATCH (n:Memory) WHERE n.cube_id = $cube_id AND n.id > $after "
+    "RETURN properties(n) AS props ORDER BY n.id LIMIT $limit"
+)
+
+COUNT_NODES = "MATCH (n:Memory) WHERE {where} RETURN count(n) AS count"
+
+# ``SET n += $props`` with id and cube_id removed by the caller; nulls remove properties.
+UPDATE_NODE = "MATCH (n:Memory {cube_id: $cube_id, id: $id}) SET n += $props RETURN n.id AS id"
+
+DELETE_NODES = (
+    "UNWIND $ids AS wanted "
+    "MATCH (n:Memory {cube_id: $cube_id, id: wanted}) "
+    "DETACH DELETE n RETURN count(*) AS deleted"
+)
+
+# Deleting in slices keeps each transaction small on a cube of any size.
+DELETE_CUBE_SLICE = (
+    "MATCH (n:Memory) WHERE n.cube_id = $cube_id "
+    "WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
+)
+
+# --- edges -----------------------------------------------------------------------------------
+
+# Both ends must be in this cube: an edge can never cross cubes.
+MERGE_EDGES = (
+    "UNWIND $rows AS row "
+    "MATCH (a:Memory {{cube_id: $cube_id, id: row.source}}) "
+    "MATCH (b:Memory {{cube_id: $cube_id, id: row.target}}) "
+    "MERGE (a)-[r:{rel_type}]->(b) "
+    "SET r += row.props "
+    "RETURN count(r) AS merged"
+)
+
+# Outgoing edges of a page of nodes; both ends must be in the cube.
+EDGES_FROM = (
+    "MATCH (a:Memory)-[r]->(b:Memory) "
+    "WHERE a.cube_id = $cube_id AND a.id IN $ids AND b.cube_id = $cube_id "
+    "RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props"
+)
+
+DELETE_EDGES = (
+    "UNWIND $rows AS row "
+    "MATCH (a:Memory {{cube_id: $cube_id, id: row.source}})"
+    "-[r:{rel_type}]->(b:Memory {{cube_id: $cube_id, id: row.target}}) "
+    "DELETE r RETURN count(*) AS deleted"
+)
+
+# Neighbours of seed nodes (either direction) through the given edge types, filtered like search.
+NEIGHBORS = (
+    "MATCH (s:Memory)-[r]-(n:Memory) "
+    "WHERE s.cube_id = $cube_id AND s.id IN $ids AND type(r) IN $rel_types AND {where} "
+    "RETURN s.id AS seed, n.id AS id, type(r) AS type LIMIT $limit"
+)
+
+# --- search ----------------------------------------------------------------------------------
+
+# The vector and full-text indexes are global, so their hits are filtered by cube after the
+# call; ``raw`` tells the caller whether the over-fetch was saturated (then it falls back).
+VECTOR_QUERY = (
+    "CALL db.index.vector.queryNodes($index, $fetch_k, $vector) YIELD node, score "
+    "WITH node AS n, score "
+    "WITH count(*) AS raw, collect(CASE WHEN {where} THEN [n.id, score] ELSE null END) AS hits "
+    "RETURN raw, hits"
+)
+
+# Exact scan inside one cube; ``{similarity}`` comes from the dialect (see dialects.py).
+VECTOR_EXACT = (
+    "MATCH (n:Memory) WHERE {where} AND n.embedding IS NOT NULL "
+    "WITH n, {similarity} AS score "
+    "ORDER BY score DESC LIMIT $k "
+    "RETURN n.id AS id, score"
+)
+
+FULLTEXT_QUERY = (
+    "CALL db.index.fulltext.queryNodes($index, $query, {{limit: $fetch_k}}) YIELD node, score "
+    "WITH node AS n, score "
+    "WITH count(*) AS raw, collect(CASE WHEN {where} THEN [n.id, score] ELSE null END) AS hits "
+    "RETURN raw, hits"
+)
+
+FULLTEXT_UNBOUNDED = (
+    "CALL db.index.fulltext.queryNodes($index, $query) YIELD node, score "
+    "WITH node AS n, score WHERE {where} "
+    "RETURN n.id AS id, score ORDER BY score DESC LIMIT $k"
+)
+
+# Most recent memories of one session (session context for search).
+SESSION_RECENT = (
+    "MATCH (n:Memory) WHERE {where} RETURN n.id AS id ORDER BY n.created_at DESC LIMIT $limit"
+)

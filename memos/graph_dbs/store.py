@@ -1,0 +1,561 @@
+"""The Cypher graph store: one implementation on the neo4j driver, Neo4j and ArcadeDB dialects.
+
+Usage::
+
+    store = GraphStore(graph_db_config_factory)   # no I/O
+    store.setup()                                  # indexes and constraints, explicit
+    graph = store.for_cube("cube-1", "alice")      # every call of graph is scoped to cube-1
+    with graph.transaction() as tx:                # commit on clean exit, rollback on error
+        tx.create_nodes([...])
+
+There is no unscoped query API: :class:`CubeGraph` adds ``cube_id`` to every statement, and
+vector / full-text index hits (the indexes are global) are filtered by cube after the index call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import neo4j
+
+from memos.configs.graph_db import (
+    EMBEDDED_URI,
+    ArcadeDBGraphDBConfig,
+    BaseGraphDBConfig,
+    GraphDBConfigFactory,
+)
+from memos.errors import ConfigError, GraphStoreError, InvalidMemoryInputError
+from memos.graph_dbs import queries as q
+from memos.graph_dbs.dialects import (
+    DIALECTS,
+    ArcadeDBAdmin,
+    Dialect,
+    setup_arcadedb,
+    setup_neo4j,
+)
+from memos.graph_dbs.drivers import (
+    ConnectionTarget,
+    acquire_driver,
+    records,
+    release_driver,
+    translated,
+    with_timeout,
+)
+
+logger = logging.getLogger(__name__)
+
+_CUBE_ID_RE = re.compile(r"^[\w.:@\-]{1,128}$")
+_DB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$")
+# Node ids are read in pages of this many (get_all, dump, delete of a whole cube).
+PAGE_SIZE = 1000
+# Properties a caller can never set through a row: the store owns them.
+_SCOPE_KEYS = ("cube_id",)
+
+
+def validate_cube_id(cube_id: str) -> str:
+    """Return ``cube_id`` if it is 1-128 word characters or ``. : @ -``; raise otherwise."""
+    if not isinstance(cube_id, str) or not _CUBE_ID_RE.match(cube_id):
+        raise InvalidMemoryInputError(
+            f"invalid cube id {cube_id!r}: use 1-128 letters, digits or _ . : @ -"
+        )
+    return cube_id
+
+
+@dataclass(frozen=True)
+class NodeFilter:
+    """Conditions every search / expansion result must meet (besides its cube).
+
+    ``valid_at_ts`` (epoch seconds) keeps only memories valid at that instant (``valid_at``
+    null or not after it, ``invalid_at`` null or after it); ``None`` skips the validity check.
+    """
+
+    statuses: tuple[str, ...] | None = ("activated",)
+    memory_types: tuple[str, ...] | None = None
+    session_id: str | None = None
+    valid_at_ts: float | None = None
+
+    def compile(self, cube_id: str) -> tuple[str, dict[str, Any]]:
+        """The WHERE condition over ``n`` and its parameters; always scoped by cube."""
+        parts = [q.WHERE_CUBE]
+        params: dict[str, Any] = {"cube_id": cube_id}
+        if self.statuses is not None:
+            parts.append(q.WHERE_STATUS)
+            params["statuses"] = list(self.statuses)
+        if self.memory_types is not None:
+            parts.append(q.WHERE_MEMORY_TYPE)
+            params["memory_types"] = list(self.memory_types)
+        if self.session_id is not None:
+            parts.append(q.WHERE_SESSION)
+            params["session_id"] = self.session_id
+        if self.valid_at_ts is not None:
+            parts.append(q.WHERE_VALID)
+            params["as_of_ts"] = float(self.valid_at_ts)
+        return " AND ".join(f"({part})" for part in parts), params
+
+
+ANY_NODE = NodeFilter(statuses=None)
+
+
+class _Executor(Protocol):
+    def read(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]: ...
+
+    def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]: ...
+
+
+class _SessionExecutor:
+    """Each call is its own managed transaction (retried by the driver on transient errors)."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+
+    def _run(
+        self, query: str, params: dict[str, Any], action: str, *, write: bool
+    ) -> list[dict[str, Any]]:
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            return records(tx.run(query, params))
+
+        driver = self._store.driver()
+        with (
+            translated(action),
+            driver.session(database=self._store.database) as session,
+        ):
+            runner = session.execute_write if write else session.execute_read
+            result: list[dict[str, Any]] = runner(with_timeout(work, self._store.timeout_s))
+            return result
+
+    def read(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
+        return self._run(query, params, action, write=False)
+
+    def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
+        return self._run(query, params, action, write=True)
+
+
+class _TxExecutor:
+    """Runs every call inside one explicit transaction."""
+
+    def __init__(self, tx: neo4j.Transaction) -> None:
+        self._tx = tx
+
+    def read(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
+        with translated(action):
+            return records(self._tx.run(query, params))
+
+    def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
+        return self.read(query, params, action)
+
+
+class GraphStore:
+    """Connection, dialect and schema of one graph database; hands out cube-scoped views."""
+
+    def __init__(
+        self,
+        config: GraphDBConfigFactory | BaseGraphDBConfig,
+        *,
+        dialect: str | None = None,
+        vector_overfetch: int = 5,
+    ) -> None:
+        if isinstance(config, GraphDBConfigFactory):
+            backend = config.backend
+            inner = config.config
+            if not isinstance(inner, BaseGraphDBConfig):
+                raise ConfigError("graph_db.config must be a graph database config")
+            self.config: BaseGraphDBConfig = inner
+        else:
+            backend = dialect or ("arcadedb" if isinstance(config, ArcadeDBGraphDBConfig) else "")
+            self.config = config
+        if backend not in DIALECTS:
+            raise ConfigError(f"unknown graph dialect {backend!r}; known: neo4j, arcadedb")
+        if not _DB_NAME_RE.match(self.config.db_name):
+            raise ConfigError(
+                f"graph_db.config.db_name {self.config.db_name!r} is not a plain name"
+            )
+        self.dialect: Dialect = DIALECTS[backend]
+        self.vector_overfetch = max(1, vector_overfetch)
+        self._target: ConnectionTarget | None = None
+        self._http_url: str | None = None
+        self._driver: neo4j.Driver | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        """Name of the database every session uses."""
+        return self._resolve().database
+
+    @property
+    def timeout_s(self) -> float:
+        """Server-side timeout of each transaction."""
+        return self.config.query_timeout_s
+
+    def _resolve(self) -> ConnectionTarget:
+        """Connection details; for ``uri: embedded`` they come from the running embedded stack."""
+        if self._target is not None:
+            return self._target
+        cfg = self.config
+        if cfg.uri == EMBEDDED_URI:
+            from memos.embedded.stack import ensure_stack
+
+            state = ensure_stack()
+            arcade = state.arcadedb
+            bolt_url, user, password = arcade.bolt_url, arcade.user, arcade.password
+            database = arcade.database
+            self._http_url = arcade.http_url
+        else:
+            bolt_url, user = cfg.uri, cfg.user
+            if cfg.password is None:
+                raise ConfigError("graph_db.config.password is required unless uri is 'embedded'")
+            password = cfg.password
+            database = cfg.db_name
+            if isinstance(cfg, ArcadeDBGraphDBConfig):
+                self._http_url = cfg.http_url
+        self._target = ConnectionTarget(
+            bolt_url=bolt_url,
+            user=user,
+            password=password,
+            database=database,
+            max_pool_size=cfg.max_connection_pool_size,
+        )
+        return self._target
+
+    def driver(self) -> neo4j.Driver:
+        """The process-wide driver for this store's target (created on first use)."""
+        if self._driver is None:
+            self._driver = acquire_driver(self._resolve())
+        return self._driver
+
+    def close(self) -> None:
+        """Release this store's reference to the shared driver."""
+        if self._driver is not None and self._target is not None:
+            release_driver(self._target)
+        self._driver = None
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def verify(self) -> None:
+        """Check that the database answers (raises :class:`GraphStoreError` if not)."""
+        # A plain auto-commit run: the managed retries would keep a dead server waiting.
+        with (
+            translated("checking connectivity"),
+            self.driver().session(database=self.database) as session,
+        ):
+            session.run("RETURN 1 AS ok").consume()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the database (ArcadeDB, if allowed), constraints and indexes; idempotent."""
+        target = self._resolve()
+        dim = self.config.embedding_dimension
+        if self.dialect.name == "arcadedb":
+            if not self._http_url:
+                raise ConfigError(
+                    "graph_db.config.http_url is required for ArcadeDB: its vector and "
+                    "full-text indexes are created through the HTTP API"
+                )
+            admin = ArcadeDBAdmin(
+                self._http_url, target.user, target.password, target.database, self.timeout_s
+            )
+            setup_arcadedb(admin, dim, auto_create=self.config.auto_create)
+        else:
+            executor = _SessionExecutor(self)
+            setup_neo4j(lambda query, params: executor.write(query, params, "setup"), dim)
+        logger.info("graph schema ready (%s, dimension %d)", self.dialect.name, dim)
+
+    # -- scoped views ---------------------------------------------------------------------
+
+    def for_cube(self, cube_id: str, user_id: str | None = None) -> CubeGraph:
+        """A view of this store that can only see and change ``cube_id``'s nodes."""
+        return CubeGraph(self, validate_cube_id(cube_id), user_id, _SessionExecutor(self))
+
+
+class CubeGraph:
+    """Every method is scoped to one cube; nothing here can reach another cube's nodes."""
+
+    def __init__(
+        self, store: GraphStore, cube_id: str, user_id: str | None, executor: _Executor
+    ) -> None:
+        self.store = store
+        self.cube_id = cube_id
+        self.user_id = user_id
+        self._exec = executor
+        self._in_tx = isinstance(executor, _TxExecutor)
+
+    def _params(self, **params: Any) -> dict[str, Any]:
+        return {"cube_id": self.cube_id, **params}
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[CubeGraph]:
+        """A view whose calls share one transaction: commit on clean exit, rollback on error."""
+        if self._in_tx:
+            raise GraphStoreError("transactions do not nest; use the view you already have")
+        driver = self.store.driver()
+        with translated("opening a transaction"):
+            session = driver.session(database=self.store.database)
+        try:
+            with translated("beginning a transaction"):
+                tx = session.begin_transaction(timeout=self.store.timeout_s)
+            try:
+                yield CubeGraph(self.store, self.cube_id, self.user_id, _TxExecutor(tx))
+            except BaseException:
+                try:
+                    tx.rollback()
+                except Exception:
+                    # The original error matters more; a failed rollback is aborted server-side.
+                    logger.warning("rollback failed for cube %s", self.cube_id, exc_info=True)
+                raise
+            with translated("committing a transaction"):
+                tx.commit()
+        finally:
+            session.close()
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _clean_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        clean: list[dict[str, Any]] = []
+        for row in rows:
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                raise InvalidMemoryInputError("every node row needs a non-empty string id")
+            clean.append({k: v for k, v in row.items() if k not in _SCOPE_KEYS})
+        return clean
+
+    def create_nodes(self, rows: Sequence[dict[str, Any]], batch_size: int = 500) -> int:
+        """Create nodes from property rows (batched ``UNWIND``); returns how many were created."""
+        clean = self._clean_rows(rows)
+        created = 0
+        for start in range(0, len(clean), batch_size):
+            out = self._exec.write(
+                q.CREATE_NODES,
+                self._params(rows=clean[start : start + batch_size], user_id=self.user_id),
+                "creating memory nodes",
+            )
+            created += int(out[0]["created"]) if out else 0
+        return created
+
+    def upsert_nodes(self, rows: Sequence[dict[str, Any]], batch_size: int = 500) -> int:
+        """Create or fully replace nodes by id (used by load); returns rows written."""
+        clean = self._clean_rows(rows)
+        written = 0
+        for start in range(0, len(clean), batch_size):
+            out = self._exec.write(
+                q.UPSERT_NODES,
+                self._params(rows=clean[start : start + batch_size], user_id=self.user_id),
+                "writing memory nodes",
+            )
+            written += int(out[0]["written"]) if out else 0
+        return written
+
+    def get_nodes(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Properties of the nodes with these ids in this cube, in the order of ``ids``."""
+        if not ids:
+            return []
+        rows = self._exec.read(q.GET_NODES, self._params(ids=list(ids)), "reading memory nodes")
+        by_id = {row["props"]["id"]: row["props"] for row in rows}
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+    def get_node(self, node_id: str) -> dict[str, Any] | None:
+        """Properties of one node of this cube, or ``None``."""
+        found = self.get_nodes([node_id])
+        return found[0] if found else None
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` exist in this cube."""
+        if not ids:
+            return set()
+        rows = self._exec.read(q.EXISTING_IDS, self._params(ids=list(ids)), "checking ids")
+        return {row["id"] for row in rows}
+
+    def find_by_dedup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """Map each of ``keys`` that exists in this cube to the id of a node carrying it."""
+        if not keys:
+            return {}
+        rows = self._exec.read(
+            q.FIND_BY_DEDUP_KEYS, self._params(keys=list(dict.fromkeys(keys))), "deduplicating"
+        )
+        found: dict[str, str] = {}
+        for row in rows:
+            found.setdefault(row["dedup_key"], row["id"])
+        return found
+
+    def iter_node_pages(self, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+        """All nodes of the cube in pages ordered by id (bounded memory per page)."""
+        after = ""
+        while True:
+            rows = self._exec.read(
+                q.ALL_NODES_PAGE,
+                self._params(after=after, limit=page_size),
+                "listing memory nodes",
+            )
+            page = [row["props"] for row in rows]
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            after = page[-1]["id"]
+
+    def count(self, node_filter: NodeFilter = ANY_NODE) -> int:
+        """Number of nodes in the cube matching ``node_filter``."""
+        where, params = node_filter.compile(self.cube_id)
+        rows = self._exec.read(q.COUNT_NODES.format(where=where), params, "counting nodes")
+        return int(rows[0]["count"]) if rows else 0
+
+    def update_node(self, node_id: str, props: dict[str, Any]) -> bool:
+        """Merge ``props`` into a node (``None`` removes a property); ``False`` if not found."""
+        changes = {k: v for k, v in props.items() if k not in (*_SCOPE_KEYS, "id")}
+        rows = self._exec.write(
+            q.UPDATE_NODE, self._params(id=node_id, props=changes), "updating a memory node"
+        )
+        return bool(rows)
+
+    def delete_nodes(self, ids: Sequence[str]) -> int:
+        """Delete these nodes of the cube and their edges; ids elsewhere are ignored."""
+        if not ids:
+            return 0
+        rows = self._exec.write(
+            q.DELETE_NODES, self._params(ids=list(dict.fromkeys(ids))), "deleting memory nodes"
+        )
+        return int(rows[0]["deleted"]) if rows else 0
+
+    def delete_all(self, slice_size: int = PAGE_SIZE) -> int:
+        """Delete every node of the cube (in slices) and return how many."""
+        total = 0
+        while True:
+            rows = self._exec.write(
+                q.DELETE_CUBE_SLICE, self._params(limit=slice_size), "deleting a cube's nodes"
+            )
+            deleted = int(rows[0]["deleted"]) if rows else 0
+            total += deleted
+            if deleted < slice_size:
+                return total
+
+    # -- edges ------------------------------------------------------------------------------
+
+    def merge_edges(
+        self, rel_type: str, rows: Sequence[dict[str, Any]], batch_size: int = 500
+    ) -> int:
+        """Create edges ``{source, target, props?}`` of ``rel_type`` unless they exist.
+
+        Both ends must be nodes of this cube; rows naming other ids are skipped.
+        """
+        rel = q.safe_identifier(rel_type, q.EDGE_TYPES)
+        clean = [
+            {"source": r["source"], "target": r["target"], "props": dict(r.get("props") or {})}
+            for r in rows
+        ]
+        statement = q.MERGE_EDGES.format(rel_type=rel)
+        merged = 0
+        for start in range(0, len(clean), batch_size):
+            out = self._exec.write(
+                statement, self._params(rows=clean[start : start + batch_size]), "linking nodes"
+            )
+            merged += int(out[0]["merged"]) if out else 0
+        return merged
+
+    def delete_edges(self, rel_type: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Delete edges ``{source, target}`` of ``rel_type`` between nodes of this cube."""
+        rel = q.safe_identifier(rel_type, q.EDGE_TYPES)
+        clean = [{"source": r["source"], "target": r["target"]} for r in rows]
+        if not clean:
+            return 0
+        out = self._exec.write(
+            q.DELETE_EDGES.format(rel_type=rel), self._params(rows=clean), "unlinking nodes"
+        )
+        return int(out[0]["deleted"]) if out else 0
+
+    def edges_from(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Outgoing edges of these nodes, ``{source, target, type, props}``."""
+        if not ids:
+            return []
+        return self._exec.read(q.EDGES_FROM, self._params(ids=list(ids)), "listing edges")
+
+    def neighbors(
+        self,
+        ids: Sequence[str],
+        rel_types: Sequence[str] = q.EXPANSION_EDGE_TYPES,
+        node_filter: NodeFilter = ANY_NODE,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Nodes linked to ``ids`` (either direction) that pass ``node_filter``.
+
+        Returns ``{seed, id, type}`` rows; seeds themselves are not excluded.
+        """
+        if not ids:
+            return []
+        types = [q.safe_identifier(t, q.EDGE_TYPES) for t in rel_types]
+        where, params = node_filter.compile(self.cube_id)
+        params.update(ids=list(ids), rel_types=types, limit=limit)
+        return self._exec.read(q.NEIGHBORS.format(where=where), params, "expanding neighbours")
+
+    # -- search -----------------------------------------------------------------------------
+
+    def vector_search(
+        self, vector: Sequence[float], k: int, node_filter: NodeFilter = ANY_NODE
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` nodes of this cube by cosine (index scale, higher is closer).
+
+        The global index is over-fetched and filtered by cube; when that leaves fewer than
+        ``k`` while the index had more to give, an exact scan inside the cube answers instead.
+        """
+        if k <= 0:
+            return []
+        where, params = node_filter.compile(self.cube_id)
+        fetch_k = max(k * self.store.vector_overfetch, k + 20)
+        params.update(index=self.store.dialect.vector_index, fetch_k=fetch_k, vector=list(vector))
+        rows = self._exec.read(
+            q.VECTOR_QUERY.format(where=where), params, "querying the vector index"
+        )
+        raw = int(rows[0]["raw"]) if rows else 0
+        hits = [(str(h[0]), float(h[1])) for h in (rows[0]["hits"] if rows else [])]
+        if len(hits) >= k or raw < fetch_k:
+            return sorted(hits, key=lambda h: -h[1])[:k]
+        logger.debug("vector over-fetch gave %d of %d for a cube; exact scan", len(hits), k)
+        params.update(k=k)
+        exact = self._exec.read(
+            q.VECTOR_EXACT.format(where=where, similarity=self.store.dialect.cosine_score),
+            params,
+            "scanning vectors",
+        )
+        return [(str(r["id"]), float(r["score"])) for r in exact]
+
+    def fulltext_search(
+        self, lucene_query: str, k: int, node_filter: NodeFilter = ANY_NODE
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` nodes of this cube for a Lucene query (the caller makes it safe)."""
+        if k <= 0 or not lucene_query.strip():
+            return []
+        where, params = node_filter.compile(self.cube_id)
+        fetch_k = max(k * self.store.vector_overfetch, k + 50)
+        params.update(index=self.store.dialect.fulltext_index, query=lucene_query, fetch_k=fetch_k)
+        rows = self._exec.read(
+            q.FULLTEXT_QUERY.format(where=where), params, "querying the full-text index"
+        )
+        raw = int(rows[0]["raw"]) if rows else 0
+        hits = [(str(h[0]), float(h[1])) for h in (rows[0]["hits"] if rows else [])]
+        if len(hits) >= k or raw < fetch_k:
+            return sorted(hits, key=lambda h: -h[1])[:k]
+        params.update(k=k)
+        rows = self._exec.read(
+            q.FULLTEXT_UNBOUNDED.format(where=where), params, "querying the full-text index"
+        )
+        return [(str(r["id"]), float(r["score"])) for r in rows]
+
+    def recent_in_session(self, node_filter: NodeFilter, limit: int) -> list[str]:
+        """Ids of the most recent nodes matching ``node_filter`` (give it a session id)."""
+        if node_filter.session_id is None:
+            raise GraphStoreError("recent_in_session needs a filter with a session_id")
+        where, params = node_filter.compile(self.cube_id)
+        params.update(limit=limit)
+        rows = self._exec.read(q.SESSION_RECENT.format(where=where), params, "session context")
+        return [str(r["id"]) for r in rows]

@@ -1,0 +1,417 @@
+"""TreeTextMemory: MemOS's graph-shaped textual memory on the Cypher graph store.
+
+Each memory is a ``Memory`` node of one cube (``config.cube_id``); items added together are
+linked by ``CONTEXT`` edges; the background reorganiser adds ``PARENT``, ``RELATE_TO``,
+``MERGED_TO`` and ``SUPERSEDES``. Search is hybrid (see :mod:`tree_search`). Adds are idempotent:
+an item whose normalised text and source message ids already exist in the cube creates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from memos.configs.memory import TreeTextMemoryConfig
+from memos.embedders.base import BaseEmbedder
+from memos.embedders.factory import EmbedderFactory
+from memos.errors import (
+    DimensionMismatchError,
+    DumpFormatError,
+    InvalidMemoryInputError,
+    MemoryNotFoundError,
+)
+from memos.graph_dbs import CubeGraph, GraphStore, NodeFilter
+from memos.memories.textual.base import BaseTextMemory, MemoryInput
+from memos.memories.textual.item import MEMORY_TYPES, TextualMemoryItem, utc_now_iso
+from memos.memories.textual.tree_dump import DUMP_FORMAT, DUMP_VERSION, DumpFile, read_dump
+from memos.memories.textual.tree_nodes import (
+    as_tree_metadata,
+    coerce_item,
+    item_to_props,
+    props_to_item,
+    to_epoch_s,
+)
+from memos.memories.textual.tree_search import SearchMode, hybrid_search
+
+logger = logging.getLogger(__name__)
+
+# Each new item is linked by CONTEXT to at most this many items added before it in its window.
+CONTEXT_LINKS = 4
+_FILTER_KEYS = frozenset({"memory_type", "session_id", "status"})
+
+
+class AddResult(list[str]):
+    """The ids ``add`` returns (a list, as in MemOS), plus which were new and which duplicates.
+
+    ``duplicates`` maps the id an item was given to the id of the memory it duplicates (the one
+    in the returned list).
+    """
+
+    def __init__(self, ids: Sequence[str], new_ids: Sequence[str], duplicates: Mapping[str, str]):
+        super().__init__(ids)
+        self.new_ids: list[str] = list(new_ids)
+        self.duplicates: dict[str, str] = dict(duplicates)
+
+
+class TreeTextMemory(BaseTextMemory):
+    """Textual memories as graph nodes of one cube, with hybrid search."""
+
+    def __init__(
+        self,
+        config: TreeTextMemoryConfig,
+        *,
+        embedder: BaseEmbedder | None = None,
+        store: GraphStore | None = None,
+    ) -> None:
+        self.config = config
+        self.embedder: BaseEmbedder = embedder or EmbedderFactory.from_config(config.embedder)
+        self._owns_store = store is None
+        self.store: GraphStore = store or GraphStore(config.graph_db)
+        self.graph: CubeGraph = self.store.for_cube(config.cube_id or "default", config.user_id)
+        self._ready = False
+
+    @property
+    def cube_id(self) -> str:
+        """The cube whose nodes this memory sees."""
+        return self.graph.cube_id
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _ensure_ready(self) -> None:
+        """Create the schema once per instance and check the embedder fits the vector index."""
+        if self._ready:
+            return
+        expected = self.store.config.embedding_dimension
+        if self.embedder.dimension != expected:
+            raise DimensionMismatchError(
+                expected, self.embedder.dimension, where="graph_db.config.embedding_dimension"
+            )
+        self.store.setup()
+        self._ready = True
+
+    def close(self) -> None:
+        """Release the graph driver (when this memory created its own store)."""
+        if self._owns_store:
+            self.store.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _embed_missing(self, items: list[TextualMemoryItem]) -> list[TextualMemoryItem]:
+        expected = self.store.config.embedding_dimension
+        missing = [
+            i for i, item in enumerate(items) if not as_tree_metadata(item.metadata).embedding
+        ]
+        vectors = self.embedder.embed([items[i].memory for i in missing]) if missing else []
+        out = list(items)
+        for index, vector in zip(missing, vectors, strict=True):
+            meta = as_tree_metadata(out[index].metadata).model_copy(update={"embedding": vector})
+            out[index] = out[index].model_copy(update={"metadata": meta})
+        for item in out:
+            got = len(as_tree_metadata(item.metadata).embedding or [])
+            if got != expected:
+                raise DimensionMismatchError(expected, got, where=f"memory {item.id}")
+        return out
+
+    def add(self, memories: Sequence[MemoryInput]) -> AddResult:
+        """Store memories (items, dicts or text); returns their ids in order.
+
+        Missing embeddings are computed in batches. Items added together are linked by
+        ``CONTEXT`` edges within each session. An item whose text and source messages already
+        exist in the cube is not stored again: its id in the result is the existing memory's,
+        and ``result.duplicates`` says so.
+
+        Raises:
+            InvalidMemoryInputError: malformed item, or an id that already names another memory.
+        """
+        if isinstance(memories, str | bytes) or not isinstance(memories, Sequence):
+            raise InvalidMemoryInputError("add expects a list of memories")
+        items = [coerce_item(m) for m in memories]
+        if not items:
+            return AddResult([], [], {})
+        self._ensure_ready()
+        items = self._embed_missing(items)
+        rows = [item_to_props(item) for item in items]
+        for row in rows:
+            row["user_id"] = row.get("user_id") or self.graph.user_id
+
+        with self.graph.transaction() as tx:
+            existing = tx.find_by_dedup_keys([r["dedup_key"] for r in rows])
+            final_ids: list[str] = []
+            new_rows: list[dict[str, Any]] = []
+            duplicates: dict[str, str] = {}
+            for row in rows:
+                key = row["dedup_key"]
+                if key in existing:
+                    duplicates[row["id"]] = existing[key]
+                    final_ids.append(existing[key])
+                    continue
+                existing[key] = row["id"]
+                new_rows.append(row)
+                final_ids.append(row["id"])
+            clash = tx.existing_ids([r["id"] for r in new_rows])
+            if clash:
+                raise InvalidMemoryInputError(
+                    f"memory id {sorted(clash)[0]!r} already exists in cube {self.cube_id!r} "
+                    "with other content; use update() to change it"
+                )
+            tx.create_nodes(new_rows)
+            tx.merge_edges("CONTEXT", self._context_edges(items, final_ids))
+        logger.info(
+            "added %d memories to cube %s (%d duplicates)",
+            len(new_rows),
+            self.cube_id,
+            len(duplicates),
+        )
+        return AddResult(final_ids, [r["id"] for r in new_rows], duplicates)
+
+    @staticmethod
+    def _context_edges(
+        items: Sequence[TextualMemoryItem], ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """CONTEXT edges between items of one add call that share a session."""
+        windows: dict[str | None, list[str]] = {}
+        for item, node_id in zip(items, ids, strict=True):
+            group = windows.setdefault(as_tree_metadata(item.metadata).session_id, [])
+            if node_id not in group:
+                group.append(node_id)
+        edges: list[dict[str, Any]] = []
+        for group in windows.values():
+            for index, target in enumerate(group):
+                for source in group[max(0, index - CONTEXT_LINKS) : index]:
+                    edges.append({"source": source, "target": target})
+        return edges
+
+    def update(self, memory_id: str, new_memory: MemoryInput) -> None:
+        """Replace a memory's text and/or metadata (a partial dict merges over the old one).
+
+        A new text without a given embedding is re-embedded; ``updated_at`` is set to now.
+
+        Raises:
+            MemoryNotFoundError: no such memory in this cube.
+        """
+        current = self.get(memory_id)
+        old_meta = as_tree_metadata(current.metadata).model_dump()
+        if isinstance(new_memory, TextualMemoryItem):
+            text = new_memory.memory
+            changes = as_tree_metadata(new_memory.metadata).model_dump(exclude_unset=True)
+        elif isinstance(new_memory, str):
+            text, changes = new_memory, {}
+        elif isinstance(new_memory, Mapping):
+            text = new_memory.get("memory", current.memory)
+            raw = new_memory.get("metadata") or {}
+            if not isinstance(raw, Mapping):
+                raise InvalidMemoryInputError("update metadata must be a dict")
+            changes = dict(raw)
+        else:
+            raise InvalidMemoryInputError("update expects an item, a dict or a string")
+        if text != current.memory and "embedding" not in changes:
+            changes["embedding"] = None
+        merged = {**old_meta, **changes, "updated_at": utc_now_iso()}
+        merged.pop("relativity", None)
+        item = coerce_item({"id": memory_id, "memory": text, "metadata": merged})
+        item = self._embed_missing([item])[0]
+        props = item_to_props(item)
+        props["user_id"] = props.get("user_id") or self.graph.user_id
+        if not self.graph.update_node(memory_id, props):
+            raise MemoryNotFoundError(memory_id, where=f"cube {self.cube_id}")
+
+    def delete(self, memory_ids: Sequence[str]) -> None:
+        """Delete memories of this cube; an unknown id raises and deletes nothing.
+
+        Raises:
+            MemoryNotFoundError: naming the first id not in this cube.
+        """
+        ids = list(dict.fromkeys(memory_ids))
+        with self.graph.transaction() as tx:
+            found = tx.existing_ids(ids)
+            for memory_id in ids:
+                if memory_id not in found:
+                    raise MemoryNotFoundError(memory_id, where=f"cube {self.cube_id}")
+            tx.delete_nodes(ids)
+
+    def delete_all(self) -> None:
+        """Delete every memory of this cube (other cubes are untouched)."""
+        deleted = self.graph.delete_all()
+        logger.info("deleted %d memories of cube %s", deleted, self.cube_id)
+
+    def drop(self) -> None:
+        """Delete this cube's nodes and release the driver."""
+        self.delete_all()
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> TextualMemoryItem:
+        """The memory with ``memory_id`` in this cube.
+
+        Raises:
+            MemoryNotFoundError: no such memory in this cube.
+        """
+        props = self.graph.get_node(memory_id)
+        if props is None:
+            raise MemoryNotFoundError(memory_id, where=f"cube {self.cube_id}")
+        return props_to_item(props)
+
+    def get_by_ids(self, memory_ids: Sequence[str]) -> list[TextualMemoryItem]:
+        """The memories with these ids, in order (MemoryNotFoundError for an unknown id)."""
+        found = {p["id"]: p for p in self.graph.get_nodes(list(memory_ids))}
+        for memory_id in memory_ids:
+            if memory_id not in found:
+                raise MemoryNotFoundError(memory_id, where=f"cube {self.cube_id}")
+        return [props_to_item(found[i]) for i in memory_ids]
+
+    def get_all(self) -> dict[str, list[dict[str, Any]]]:  # type: ignore[override]
+        """Every memory and edge of the cube as plain dicts: ``{"nodes": [...], "edges": [...]}``.
+
+        Nodes are ``TextualMemoryItem.to_dict()`` shapes; edges are
+        ``{"source", "target", "type", "properties"}`` (MemOS's shape for tree memories).
+        """
+        nodes: list[dict[str, Any]] = []
+        edges: list[dict[str, Any]] = []
+        for page in self.graph.iter_node_pages():
+            nodes.extend(props_to_item(p).to_dict() for p in page)
+            for edge in self.graph.edges_from([p["id"] for p in page]):
+                edges.append(
+                    {
+                        "source": edge["source"],
+                        "target": edge["target"],
+                        "type": edge["type"],
+                        "properties": dict(edge.get("props") or {}),
+                    }
+                )
+        edges.sort(key=lambda e: (e["source"], e["target"], e["type"]))
+        return {"nodes": nodes, "edges": edges}
+
+    def search(  # type: ignore[override]
+        self,
+        query: str,
+        top_k: int,
+        filter: Mapping[str, Any] | None = None,
+        mode: SearchMode = "fast",
+        memory_type: str | Sequence[str] | None = None,
+        session_id: str | None = None,
+        as_of: str | datetime | None = None,
+        *,
+        info: Mapping[str, Any] | None = None,
+    ) -> list[TextualMemoryItem]:
+        """The ``top_k`` memories most related to ``query``, best first.
+
+        Hybrid recall (vector, full-text, graph neighbours of the best hits, and the session's
+        recent memories when ``session_id`` is given) fused by reciprocal rank; ``fine`` mode
+        recalls more and diversifies by MMR. Only ``activated`` memories valid at ``as_of``
+        (default now) are returned. ``memory_type`` (or ``"All"``) and ``filter``
+        (``memory_type``, ``session_id``, ``status``) narrow the results; ``info`` is accepted
+        for MemOS compatibility (its ``session_id`` adds session context). Each result carries
+        its fused score in ``metadata.relativity``.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidMemoryInputError("search query must be a non-empty string")
+        if not isinstance(top_k, int) or top_k <= 0:
+            raise InvalidMemoryInputError(f"top_k must be a positive integer, got {top_k!r}")
+        if mode not in ("fast", "fine"):
+            raise InvalidMemoryInputError(f"mode must be 'fast' or 'fine', got {mode!r}")
+        options = dict(filter or {})
+        unknown = set(options) - _FILTER_KEYS
+        if unknown:
+            raise InvalidMemoryInputError(
+                f"unknown search filter keys {sorted(unknown)}; use {sorted(_FILTER_KEYS)}"
+            )
+        memory_type = memory_type if memory_type is not None else options.get("memory_type")
+        statuses = options.get("status", "activated")
+        node_filter = NodeFilter(
+            statuses=(statuses,) if isinstance(statuses, str) else tuple(statuses),
+            memory_types=_memory_types(memory_type),
+            session_id=options.get("session_id"),
+            valid_at_ts=to_epoch_s(as_of or datetime.now(UTC), field="as_of"),
+        )
+        if session_id is None and info is not None and isinstance(info.get("session_id"), str):
+            session_id = info["session_id"]
+        self._ensure_ready()
+        vector = self.embedder.embed([query])[0]
+        hits = hybrid_search(
+            self.graph, vector, query, top_k, node_filter, mode=mode, session_id=session_id
+        )
+        results: list[TextualMemoryItem] = []
+        for hit in hits:
+            item = props_to_item(hit.props)
+            item.metadata.relativity = hit.score
+            results.append(item)
+        return results
+
+    def extract(self, messages: Sequence[Mapping[str, Any]]) -> list[TextualMemoryItem]:
+        """Turn one conversation into tree memory items with the rule-based MemReader."""
+        from memos.configs.mem_reader import SimpleStructMemReaderConfig
+        from memos.mem_reader.simple_struct import SimpleStructMemReader
+
+        reader = SimpleStructMemReader(SimpleStructMemReaderConfig())
+        info = {"user_id": self.config.user_id} if self.config.user_id else None
+        windows = reader.get_memory([list(messages)], type="chat", info=info, mode="fast")
+        return [item for window in windows for item in window]
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def dump(self, dir: str | Path) -> None:
+        """Write nodes (with embeddings) and edges to ``dir/<memory_filename>`` atomically."""
+        target_dir = Path(dir)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        everything = self.get_all()
+        document: dict[str, Any] = {
+            "format": DUMP_FORMAT,
+            "format_version": DUMP_VERSION,
+            "cube_id": self.cube_id,
+            "embedding_dimension": self.store.config.embedding_dimension,
+            "embedder": self.embedder.model_name,
+            "nodes": everything["nodes"],
+            "edges": everything["edges"],
+        }
+        path = target_dir / self.config.memory_filename
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+        logger.info("dumped %d memories of cube %s", len(everything["nodes"]), self.cube_id)
+
+    def load(self, dir: str | Path) -> None:
+        """Replace this cube's memories with a dump (from any cube); all or nothing.
+
+        Raises:
+            DumpFormatError: the file is missing, corrupt, of another version or dimension.
+        """
+        dump: DumpFile = read_dump(
+            Path(dir) / self.config.memory_filename, self.store.config.embedding_dimension
+        )
+        self._ensure_ready()
+        try:
+            items = [coerce_item(node) for node in dump.nodes]
+            rows = [item_to_props(item) for item in self._embed_missing(items)]
+        except (InvalidMemoryInputError, DimensionMismatchError) as exc:
+            raise DumpFormatError(f"tree memory dump in {dir} has a bad node: {exc}") from exc
+        for row in rows:
+            row["user_id"] = row.get("user_id") or self.graph.user_id
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for edge in dump.edges:
+            by_type.setdefault(edge.type, []).append(
+                {"source": edge.source, "target": edge.target, "props": edge.properties}
+            )
+        with self.graph.transaction() as tx:
+            tx.delete_all()
+            tx.upsert_nodes(rows)
+            for rel_type, edge_rows in sorted(by_type.items()):
+                tx.merge_edges(rel_type, edge_rows)
+        logger.info("loaded %d memories into cube %s", len(rows), self.cube_id)
+
+
+def _memory_types(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None or value == "All":
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    for name in names:
+        if name not in MEMORY_TYPES:
+            raise InvalidMemoryInputError(
+                f"unknown memory_type {name!r}; use one of {', '.join(MEMORY_TYPES)} or 'All'"
+            )
+    return names

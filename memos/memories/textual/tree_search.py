@@ -1,0 +1,136 @@
+"""Hybrid search over one cube of the graph store.
+
+Recall runs a fixed, small number of statements (vector, full-text, graph expansion, session
+context, then one fetch of the candidates' properties) and everything else happens in Python:
+reciprocal rank fusion of the ranked id lists, then, in ``fine`` mode, maximal-marginal-relevance
+diversification. The fused score is what a result reports as ``metadata.relativity``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from memos.graph_dbs import CubeGraph, NodeFilter
+from memos.graph_dbs.queries import EXPANSION_EDGE_TYPES
+from memos.memories.textual.retrieval import (
+    fulltext_query,
+    mmr_diversify,
+    reciprocal_rank_fusion,
+)
+
+logger = logging.getLogger(__name__)
+
+SearchMode = Literal["fast", "fine"]
+
+
+@dataclass(frozen=True)
+class HybridSearchConfig:
+    """Knobs of hybrid search (derive variants with ``dataclasses.replace``)."""
+
+    # Candidates each recall leg returns, as a multiple of top_k (fine mode uses the larger).
+    pool_factor_fast: int = 2
+    pool_factor_fine: int = 4
+    min_pool: int = 10
+    # Seeds of graph expansion: the best ids of the vector and full-text legs.
+    expansion_seeds: int = 5
+    vector_weight: float = 1.0
+    fulltext_weight: float = 1.0
+    graph_weight: float = 0.5
+    session_weight: float = 0.3
+    rrf_k: int = 60
+    mmr_lambda: float = 0.7
+
+
+DEFAULT_SEARCH = HybridSearchConfig()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One fused result: the node's properties and its fused score."""
+
+    props: dict[str, Any]
+    score: float
+
+
+def hybrid_search(
+    graph: CubeGraph,
+    query_vector: Sequence[float],
+    query: str,
+    top_k: int,
+    node_filter: NodeFilter,
+    *,
+    mode: SearchMode = "fast",
+    session_id: str | None = None,
+    config: HybridSearchConfig = DEFAULT_SEARCH,
+) -> list[SearchHit]:
+    """The ``top_k`` best nodes of ``graph``'s cube for ``query``, best first."""
+    factor = config.pool_factor_fine if mode == "fine" else config.pool_factor_fast
+    pool = max(top_k * factor, config.min_pool)
+
+    vector_ids = [i for i, _ in graph.vector_search(query_vector, pool, node_filter)]
+    lucene = fulltext_query(query)
+    text_ids = [i for i, _ in graph.fulltext_search(lucene, pool, node_filter)] if lucene else []
+
+    # Seeds alternate between the two legs so both contribute neighbours.
+    seeds: list[str] = []
+    for pair in zip(vector_ids, text_ids, strict=False):
+        seeds.extend(pair)
+    seeds.extend(vector_ids[len(text_ids) :] or text_ids[len(vector_ids) :])
+    seeds = list(dict.fromkeys(seeds))[: config.expansion_seeds]
+    graph_ids: list[str] = []
+    if seeds:
+        rows = graph.neighbors(seeds, EXPANSION_EDGE_TYPES, node_filter, limit=pool * 4)
+        seed_rank = {s: r for r, s in enumerate(seeds)}
+        base_rank: dict[str, int] = {}
+        for ranking in (vector_ids, text_ids):
+            for rank, node_id in enumerate(ranking):
+                base_rank[node_id] = min(rank, base_rank.get(node_id, rank))
+        # Deterministic whatever order the database returns edges in: by seed, then by how
+        # well the neighbour itself was recalled, then by id.
+        rows.sort(
+            key=lambda row: (
+                seed_rank.get(row["seed"], len(seeds)),
+                base_rank.get(row["id"], pool),
+                row["id"],
+            )
+        )
+        graph_ids = list(dict.fromkeys(row["id"] for row in rows))
+
+    session_ids: list[str] = []
+    if session_id is not None:
+        session_filter = NodeFilter(
+            statuses=node_filter.statuses,
+            memory_types=node_filter.memory_types,
+            session_id=session_id,
+            valid_at_ts=node_filter.valid_at_ts,
+        )
+        session_ids = graph.recent_in_session(session_filter, pool)
+
+    fused = reciprocal_rank_fusion(
+        [vector_ids, text_ids, graph_ids, session_ids],
+        weights=[
+            config.vector_weight,
+            config.fulltext_weight,
+            config.graph_weight,
+            config.session_weight,
+        ],
+        k=config.rrf_k,
+    )
+    candidates = fused[: pool if mode == "fine" else top_k]
+    nodes = {p["id"]: p for p in graph.get_nodes([i for i, _ in candidates])}
+    candidates = [(i, s) for i, s in candidates if i in nodes]
+    if mode == "fine":
+        embeddings = {i: p["embedding"] for i, p in nodes.items() if p.get("embedding")}
+        candidates = mmr_diversify(candidates, embeddings, top_k, lambda_=config.mmr_lambda)
+    logger.debug(
+        "hybrid search: %d vector, %d text, %d graph, %d session -> %d",
+        len(vector_ids),
+        len(text_ids),
+        len(graph_ids),
+        len(session_ids),
+        len(candidates),
+    )
+    return [SearchHit(props=nodes[i], score=s) for i, s in candidates[:top_k]]
