@@ -1,0 +1,124 @@
+"""MOS on the real path: embedded Redis + ArcadeDB, the scheduler daemon, a Celery worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memos.configs.mem_os import MOSConfig
+from memos.errors import AccessDeniedError, EventTimeoutError
+from memos.mem_cube.general import GeneralMemCube
+from memos.mem_os.main import MOS
+from memos.mem_scheduler.events import make_event
+from tests.examples.conftest import stop_services
+from tests.mem_os.helpers import snapshot, tree_cube_config
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"e2e{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def mos(embedded_stack: object, memos_home: Path, prefix: str) -> Iterator[MOS]:
+    """A MOS that starts its own daemon + worker (by PID, stopped at the end)."""
+    # Cube objects built in this process (register_mem_cube(GeneralMemCube)) reach the graph
+    # of the stack named by MEMOS_HOME: point it at the session's stack, not ~/.memos.
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MEMOS_HOME", str(memos_home))
+    config = MOSConfig.model_validate(
+        {
+            "user_id": "alice",
+            "embedded": {"home": str(memos_home)},
+            "scheduler": {"prefix": prefix, "block_ms": 200},
+            "event_timeout_s": 240,
+        }
+    )
+    facade = MOS(config)
+    try:
+        yield facade
+    finally:
+        facade.close()
+        stop_services(memos_home, prefix)
+        patch.undo()
+
+
+def test_tree_cube_end_to_end(mos: MOS, tmp_path: Path) -> None:
+    cube_id = f"tree_{uuid.uuid4().hex[:6]}"
+    source = tmp_path / "src"
+    GeneralMemCube(tree_cube_config(cube_id)).dump(source)
+    before = snapshot(source)
+    assert mos.register_mem_cube(str(source), mem_cube_id=cube_id) == cube_id
+    assert snapshot(source) == before
+
+    ids = mos.add(
+        messages=[
+            {"role": "user", "content": "My cat Miso loves sleeping on the piano."},
+            {"role": "assistant", "content": "That sounds adorable."},
+        ],
+        mem_cube_id=cube_id,
+    )
+    assert ids
+    found = mos.search("Where does my cat sleep?", install_cube_ids=[cube_id], top_k=3)
+    texts = [m["memory"] for m in found["text_mem"][0]["memories"]]
+    assert any("piano" in t for t in texts)
+    nodes = mos.get_all(mem_cube_id=cube_id)["text_mem"][0]["memories"]["nodes"]
+    assert {n["metadata"]["memory_type"] for n in nodes} <= {
+        "WorkingMemory",
+        "LongTermMemory",
+        "UserMemory",
+    }
+
+    # bob: refused by the facade, and by the worker for an event sent behind its back
+    mos.create_user("bob")
+    with pytest.raises(AccessDeniedError):
+        mos.search("cat", user_id="bob", install_cube_ids=[cube_id])
+    sneaky = make_event(
+        "query",
+        user_id="bob",
+        cube_id=cube_id,
+        payload={"query": "cat", "install_cube_ids": [cube_id]},
+    )
+    outcome = mos.transport.publish_and_wait(sneaky, 120)
+    assert not outcome.ok and outcome.error is not None
+    assert outcome.error.type == "AccessDeniedError"
+    mos.share_cube_with_user(cube_id, "bob")
+    shared = mos.search("cat", user_id="bob", install_cube_ids=[cube_id])
+    assert shared["text_mem"][0]["memories"]
+
+    # dump into a new directory, wipe, load back
+    target = tmp_path / "dumped"
+    mos.dump(target, mem_cube_id=cube_id)
+    assert (target / "config.json").is_file() and (target / "textual_memory.json").is_file()
+    mos.delete_all(cube_id)
+    assert mos.get_all(mem_cube_id=cube_id)["text_mem"][0]["memories"]["nodes"] == []
+    mos.load(target, mem_cube_id=cube_id)
+    again = mos.get_all(mem_cube_id=cube_id)["text_mem"][0]["memories"]["nodes"]
+    assert {n["id"] for n in again} == {n["id"] for n in nodes}
+
+    mos.unregister_mem_cube(cube_id)
+    assert cube_id not in list(mos.mem_cubes)
+
+
+def test_timeout_on_the_real_bus(mos: MOS, memos_home: Path, prefix: str) -> None:
+    impatient = MOS(
+        MOSConfig.model_validate(
+            {
+                "user_id": "alice",
+                "embedded": {"home": str(memos_home)},
+                "scheduler": {"prefix": prefix, "block_ms": 200},
+                "event_timeout_s": 0.01,
+            }
+        )
+    )
+    try:
+        cube_id = f"slow_{uuid.uuid4().hex[:6]}"
+        with pytest.raises(EventTimeoutError):
+            impatient.register_mem_cube(GeneralMemCube(tree_cube_config(cube_id)))
+    finally:
+        impatient.close()
