@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import neo4j
@@ -200,7 +201,8 @@ class GraphStore:
         if cfg.uri == EMBEDDED_URI:
             from memos.embedded.stack import ensure_stack
 
-            state = ensure_stack()
+            # graph_db.config.home picks the stack; without it ensure_stack uses $MEMOS_HOME.
+            state = ensure_stack(Path(cfg.home).expanduser() / "stack" if cfg.home else None)
             arcade = state.arcadedb
             bolt_url, user, password = arcade.bolt_url, arcade.user, arcade.password
             database = arcade.database

@@ -1,0 +1,348 @@
+"""LoCoMo evidence recall@k: how many gold evidence turns the retrieved memories cite.
+
+Definition (see DESIGN.md "Benchmark data"): questions of categories 1-4 (1 multi-hop,
+2 temporal, 3 open-domain, 4 single-hop); a question's evidence is its ``evidence`` dia_ids that
+name a real turn of its conversation (questions with none are skipped, leaving 1,531). Walking
+the retrieved memories in rank order, their ``sources[].message_id`` are collected until ``k``
+distinct turns are seen; recall@k is the share of evidence turns among them.
+
+Systems, all in one run on the same questions:
+  fast        the fast MemReader -> TreeTextMemory (one cube per conversation) -> search()
+              (only when memos.memories.textual.tree exists; otherwise skipped)
+  fast-inproc the fast MemReader's memories, ranked in process by BM25 + dense + RRF
+  bm25        rank_bm25 over raw turns
+  dense       packaged MiniLM over raw turns
+  rrf         reciprocal-rank fusion of bm25 and dense
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import REPO_ROOT, machine
+from memos.memories.textual.retrieval import keywords, reciprocal_rank_fusion
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
+CATEGORIES = (1, 2, 3, 4)
+CATEGORY_NAMES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+KS = (5, 10, 20)
+# Memories fetched per question: enough to reach 20 distinct source turns in practice.
+FETCH = 60
+ALL_SYSTEMS = ("fast", "fast-inproc", "bm25", "dense", "rrf")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One answerable question and its evidence turn ids."""
+
+    text: str
+    category: int
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One LoCoMo sample as chat messages plus its questions."""
+
+    sample_id: str
+    messages: list[dict[str, str]]
+    questions: list[Question]
+
+
+# A ranked result: for each retrieved memory (best first), the turn ids it cites.
+Ranked = list[list[str]]
+
+
+def load_locomo(path: str | Path, limit: int | None = None) -> list[Conversation]:
+    """Read locomo10.json into conversations (turns in session order) and their questions."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    conversations: list[Conversation] = []
+    for sample in data[:limit] if limit else data:
+        conv = sample["conversation"]
+        sessions = sorted(
+            (int(key.split("_")[1]), value)
+            for key, value in conv.items()
+            if key.startswith("session_") and isinstance(value, list)
+        )
+        messages: list[dict[str, str]] = []
+        for number, turns in sessions:
+            when = conv.get(f"session_{number}_date_time")
+            for turn in turns:
+                content = turn["text"]
+                if turn.get("blip_caption"):
+                    content = f"{content} [shares an image: {turn['blip_caption']}]"
+                message = {
+                    "role": turn["speaker"],
+                    "content": content,
+                    "message_id": turn["dia_id"],
+                }
+                if when:
+                    message["chat_time"] = when
+                messages.append(message)
+        turn_ids = {m["message_id"] for m in messages}
+        questions = []
+        for qa in sample["qa"]:
+            if qa.get("category") not in CATEGORIES:
+                continue
+            evidence = tuple(dict.fromkeys(e for e in qa.get("evidence", []) if e in turn_ids))
+            if evidence:
+                questions.append(Question(qa["question"], int(qa["category"]), evidence))
+        conversations.append(Conversation(sample["sample_id"], messages, questions))
+    return conversations
+
+
+def recall_at_k(evidence: Sequence[str], ranked: Ranked, k: int) -> float:
+    """Share of ``evidence`` among the first ``k`` distinct turns cited by ``ranked``."""
+    seen: list[str] = []
+    for sources in ranked:
+        for turn in sources:
+            if turn not in seen:
+                seen.append(turn)
+                if len(seen) == k:
+                    break
+        if len(seen) == k:
+            break
+    gold = set(evidence)
+    return len(gold.intersection(seen)) / len(gold) if gold else 0.0
+
+
+class HybridIndex:
+    """BM25 + dense + RRF over a list of texts, each citing some turn ids."""
+
+    def __init__(
+        self,
+        texts: list[str],
+        sources: list[list[str]],
+        embed: Callable[[list[str]], np.ndarray],
+    ) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.sources = sources
+        self._embed = embed
+        self._bm25 = BM25Okapi([keywords(t) or ["<empty>"] for t in texts])
+        self._vectors = embed(texts)
+
+    def bm25(self, question: str, n: int) -> list[int]:
+        """Indices of the ``n`` best BM25 matches."""
+        scores = self._bm25.get_scores(keywords(question))
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:n]]
+
+    def dense(self, query_vectors: np.ndarray, n: int) -> list[list[int]]:
+        """Indices of the ``n`` nearest texts for each query vector."""
+        sims = query_vectors @ self._vectors.T
+        return [[int(i) for i in np.argsort(-row, kind="stable")[:n]] for row in sims]
+
+    def search_all(self, questions: list[str], n: int) -> dict[str, list[Ranked]]:
+        """Rankings of every question by bm25, dense and their RRF, as cited turn lists."""
+        qv = self._embed(questions)
+        out: dict[str, list[Ranked]] = {"bm25": [], "dense": [], "rrf": []}
+        for question, dense_ids in zip(questions, self.dense(qv, n), strict=True):
+            bm25_ids = self.bm25(question, n)
+            fused = reciprocal_rank_fusion(
+                [[str(i) for i in bm25_ids], [str(i) for i in dense_ids]]
+            )
+            rrf_ids = [int(i) for i, _ in fused[:n]]
+            for name, ids in (("bm25", bm25_ids), ("dense", dense_ids), ("rrf", rrf_ids)):
+                out[name].append([self.sources[i] for i in ids])
+        return out
+
+
+def _base_embedder() -> Any:
+    from memos.configs.embedder import EmbedderConfigFactory
+    from memos.embedders.factory import EmbedderFactory
+
+    return EmbedderFactory.from_config(
+        EmbedderConfigFactory.model_validate(
+            {"backend": "sentence_transformer", "config": {"batch_size": 128}}
+        )
+    )
+
+
+def _as_matrix(embedder: Any) -> Callable[[list[str]], np.ndarray]:
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.asarray(embedder.embed(texts), dtype=np.float32)
+
+    return embed
+
+
+def _reader_sessions(conv: Conversation) -> list[list[Any]]:
+    """The fast reader's memories, read session by session (one LoCoMo session each)."""
+    from memos.configs.mem_reader import SimpleStructMemReaderConfig
+    from memos.mem_reader.simple_struct import SimpleStructMemReader
+
+    reader = SimpleStructMemReader(SimpleStructMemReaderConfig())
+    by_session: dict[str, list[dict[str, str]]] = {}
+    for message in conv.messages:
+        by_session.setdefault(message["message_id"].split(":", 1)[0], []).append(message)
+    sessions = []
+    for name, messages in by_session.items():
+        info = {"user_id": conv.sample_id, "session_id": f"{conv.sample_id}-{name}"}
+        sessions.extend(reader.get_memory([messages], type="chat", info=info))
+    return sessions
+
+
+def _cited(item: Any) -> list[str]:
+    return [s.message_id for s in item.metadata.sources if s.message_id]
+
+
+def _tree_available() -> bool:
+    try:
+        import memos.memories.textual.tree  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _summarise(rows: list[tuple[Question, Ranked]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for k in KS:
+        values = [recall_at_k(q.evidence, r, k) for q, r in rows]
+        result[f"R@{k}"] = round(float(np.mean(values)), 4) if values else 0.0
+    by_cat: dict[str, dict[str, float]] = {}
+    for cat in CATEGORIES:
+        sub = [(q, r) for q, r in rows if q.category == cat]
+        by_cat[str(cat)] = {
+            f"R@{k}": round(float(np.mean([recall_at_k(q.evidence, r, k) for q, r in sub])), 4)
+            if sub
+            else 0.0
+            for k in KS
+        }
+        by_cat[str(cat)]["questions"] = len(sub)
+    result["by_category"] = by_cat
+    return result
+
+
+def evaluate(
+    conversations: list[Conversation],
+    systems: Sequence[str] = ALL_SYSTEMS,
+    tree: Any = None,
+) -> dict[str, Any]:
+    """Run the chosen systems over ``conversations``; the suite's result dict.
+
+    ``tree`` is an open :class:`bench.tree_system.TreeSystem`, required for ``fast``.
+    """
+    wanted = [s for s in systems if s != "fast" or tree is not None]
+    skipped = [s for s in systems if s not in wanted]
+    embedder = tree.embedder if tree is not None else _base_embedder()
+    embed_fn = _as_matrix(embedder)
+    rows: dict[str, list[tuple[Question, Ranked]]] = {s: [] for s in wanted}
+    seconds: dict[str, float] = dict.fromkeys(wanted, 0.0)
+    questions = 0
+    for conv in conversations:
+        texts = [q.text for q in conv.questions]
+        questions += len(texts)
+        if {"bm25", "dense", "rrf"} & set(wanted):
+            t0 = time.perf_counter()
+            raw = HybridIndex(
+                [m["content"] for m in conv.messages],
+                [[m["message_id"]] for m in conv.messages],
+                embed_fn,
+            ).search_all(texts, FETCH)
+            spent = time.perf_counter() - t0
+            for name in ("bm25", "dense", "rrf"):
+                if name in wanted:
+                    rows[name].extend(zip(conv.questions, raw[name], strict=True))
+                    seconds[name] += spent / 3
+        if {"fast", "fast-inproc"} & set(wanted):
+            t0 = time.perf_counter()
+            sessions = _reader_sessions(conv)
+            items = [item for scene in sessions for item in scene]
+            read_s = time.perf_counter() - t0
+            if "fast-inproc" in wanted:
+                t0 = time.perf_counter()
+                idx = HybridIndex([i.memory for i in items], [_cited(i) for i in items], embed_fn)
+                ranked = idx.search_all(texts, FETCH)["rrf"]
+                rows["fast-inproc"].extend(zip(conv.questions, ranked, strict=True))
+                seconds["fast-inproc"] += read_s + time.perf_counter() - t0
+            if "fast" in wanted:
+                t0 = time.perf_counter()
+                ranked = tree.rankings(conv.sample_id, sessions, texts)
+                rows["fast"].extend(zip(conv.questions, ranked, strict=True))
+                seconds["fast"] += read_s + time.perf_counter() - t0
+        logger.info("conversation %s: %d questions done", conv.sample_id, len(texts))
+    result_systems = {}
+    for name in wanted:
+        summary = _summarise(rows[name])
+        summary["seconds"] = round(seconds[name], 1)
+        result_systems[name] = summary
+    out: dict[str, Any] = {
+        "systems": result_systems,
+        "machine": machine(),
+        "questions": questions,
+        "conversations": len(conversations),
+    }
+    if skipped:
+        out["skipped"] = {s: "TreeTextMemory (embedded stack) not available" for s in skipped}
+    return out
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """Render R@5/10/20 overall and by category as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"LoCoMo evidence recall ({result['questions']} questions, "
+        f"{result['conversations']} conversations)"
+    )
+    table.add_column("system")
+    for k in KS:
+        table.add_column(f"R@{k}", justify="right")
+    for cat in CATEGORIES:
+        table.add_column(f"{CATEGORY_NAMES[cat]} R@10", justify="right")
+    table.add_column("s", justify="right")
+    for name, s in result["systems"].items():
+        table.add_row(
+            name,
+            *(f"{s[f'R@{k}']:.3f}" for k in KS),
+            *(f"{s['by_category'][str(c)]['R@10']:.3f}" for c in CATEGORIES),
+            f"{s['seconds']:.0f}",
+        )
+    Console().print(table)
+    for name, why in result.get("skipped", {}).items():
+        Console().print(f"[yellow]skipped {name}: {why}[/yellow]")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Suite options (``--quick`` and ``--json`` are added by the dispatcher)."""
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="path to locomo10.json")
+    parser.add_argument(
+        "--systems",
+        default=",".join(ALL_SYSTEMS),
+        help=f"comma-separated subset of {', '.join(ALL_SYSTEMS)}",
+    )
+    parser.add_argument("--conversations", type=int, default=None, help="use only the first N")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Entry point of ``python -m bench locomo-recall``."""
+    logging.basicConfig(level=logging.WARNING)
+    data = Path(args.data)
+    if not data.is_file():
+        raise SystemExit(f"LoCoMo data not found at {data}; pass --data PATH")
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = sorted(set(systems) - set(ALL_SYSTEMS))
+    if unknown:
+        raise SystemExit(f"unknown systems {unknown}; choose from {', '.join(ALL_SYSTEMS)}")
+    limit = args.conversations or (2 if args.quick else None)
+    conversations = load_locomo(data, limit)
+    if "fast" in systems and _tree_available():
+        from bench.tree_system import TreeSystem
+
+        with TreeSystem(_base_embedder()) as tree:
+            result = evaluate(conversations, systems, tree=tree)
+    else:
+        result = evaluate(conversations, systems)
+    print_table(result)
+    return result

@@ -1,0 +1,246 @@
+"""Rule-based ("fast") extraction: no LLM, one memory per substantive chat message.
+
+Why one memory per message: evidence in conversational QA sits in single turns, so a memory
+that cites exactly one turn keeps retrieval precise, while the speaker's name, resolved dates
+and a quote of the turn being answered put into the text the words a later question uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from memos.mem_reader.chunking import Chunk
+from memos.mem_reader.dates import format_date, resolve_relative_dates
+from memos.mem_reader.messages import ChatMessage
+from memos.memories.textual.item import (
+    MemoryType,
+    SourceMessage,
+    TextualMemoryItem,
+    TreeNodeTextualMemoryMetadata,
+)
+from memos.memories.textual.retrieval import keywords
+
+__all__ = ["FastChatOptions", "fast_chat_memories", "fast_doc_memories"]
+
+FAST_CONFIDENCE = 90.0
+_MAX_TAGS = 6
+_KEY_WORDS = 5
+_QUOTE_CHARS = 160
+_BACKGROUND_CHARS = 200
+_FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself)\b", re.IGNORECASE)
+# Acknowledgement words that, with stopwords, make up back-channel messages ("lol ok").
+_BACKCHANNEL_WORDS = frozenset(
+    [
+        "lol",
+        "lmao",
+        "haha",
+        "hahaha",
+        "hehe",
+        "hmm",
+        "hm",
+        "wow",
+        "cool",
+        "nice",
+        "thanks",
+        "thank",
+        "thx",
+        "sure",
+        "great",
+        "yep",
+        "yup",
+        "omg",
+        "awesome",
+        "right",
+        "true",
+        "totally",
+        "indeed",
+        "agreed",
+        "exactly",
+        "absolutely",
+        "np",
+        "ty",
+        "bye",
+        "hi",
+        "hey",
+        "hello",
+    ]
+)
+# Roles whose first-person statements are about the user of the memory system.
+_USER_ROLES = frozenset({"user", "human"})
+
+
+@dataclass(frozen=True, slots=True)
+class FastChatOptions:
+    """Knobs of the fast chat reader (from ``SimpleStructMemReaderConfig``)."""
+
+    context_turns: int = 2
+    context_turns_after: int = 0
+    backchannel_max_words: int = 2
+    user_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A memory under construction: its main message plus folded back-channel messages."""
+
+    main: ChatMessage
+    index: int
+    folded: list[ChatMessage] = field(default_factory=list)
+
+
+def _is_backchannel(message: ChatMessage, max_words: int) -> bool:
+    """Short acknowledgements ("ok", "lol", "haha thanks") carry no retrievable fact."""
+    if max_words <= 0:
+        return False
+    words = message.content.split()
+    if len(words) > max_words:
+        return False
+    return all(w in _BACKCHANNEL_WORDS for w in keywords(message.content))
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _memory_type(message: ChatMessage) -> MemoryType:
+    if message.role.lower() in _USER_ROLES and _FIRST_PERSON_RE.search(message.content):
+        return "UserMemory"
+    return "LongTermMemory"
+
+
+def _speaker(role: str) -> str:
+    return role if role.lower() not in _USER_ROLES else "The user"
+
+
+def _render(
+    draft: _Draft, previous: list[ChatMessage], following: list[ChatMessage]
+) -> tuple[str, list[str]]:
+    """The memory text: '<speaker> said on <date>: <text with dates resolved>' + context."""
+    message = draft.main
+    text = message.content
+    resolved: list[str] = []
+    if message.time is not None:
+        text, resolved = resolve_relative_dates(text, message.time)
+    when = f" on {format_date(message.time)}" if message.time is not None else ""
+    body = f"{_speaker(message.role)} said{when}: {text}"
+    for extra in draft.folded:
+        body += f" {_speaker(extra.role)}: {extra.content}"
+    quotes = [f'{_speaker(p.role)}: "{_clip(p.content, _QUOTE_CHARS)}"' for p in previous]
+    if quotes:
+        body += " (replying to " + "; ".join(quotes) + ")"
+    answers = [f'{_speaker(f.role)}: "{_clip(f.content, _QUOTE_CHARS)}"' for f in following]
+    if answers:
+        body += " (followed by " + "; ".join(answers) + ")"
+    return body, resolved
+
+
+def _tags(message: ChatMessage) -> list[str]:
+    speaker = message.role.lower()
+    return [w for w in keywords(message.content) if w != speaker][:_MAX_TAGS]
+
+
+def _key(message: ChatMessage) -> str:
+    words = [w for w in keywords(message.content) if w != message.role.lower()][:_KEY_WORDS]
+    topic = " ".join(words) if words else _clip(message.content, 40)
+    return f"{_speaker(message.role)}: {topic}"
+
+
+def _drafts(messages: list[ChatMessage], max_words: int) -> list[_Draft]:
+    """Group messages: each substantive message leads a draft; back-channels fold into one."""
+    drafts: list[_Draft] = []
+    pending: list[ChatMessage] = []  # back-channels before the first substantive message
+    for index, message in enumerate(messages):
+        if _is_backchannel(message, max_words):
+            if drafts:
+                drafts[-1].folded.append(message)
+            else:
+                pending.append(message)
+            continue
+        drafts.append(_Draft(main=message, index=index, folded=pending))
+        pending = []
+    if pending:
+        # A conversation of back-channels only: keep them, the first leading the memory.
+        drafts.append(_Draft(main=pending[0], index=0, folded=pending[1:]))
+    return drafts
+
+
+def fast_chat_memories(
+    messages: list[ChatMessage], options: FastChatOptions
+) -> list[TextualMemoryItem]:
+    """Turn one validated conversation into memories, one per substantive message.
+
+    Every message's id appears in exactly one memory's ``sources`` (folded back-channels
+    are cited by the memory they joined).
+    """
+    items: list[TextualMemoryItem] = []
+    for draft in _drafts(messages, options.backchannel_max_words):
+        lo = max(0, draft.index - options.context_turns)
+        previous = [
+            m
+            for m in messages[lo : draft.index]
+            if not _is_backchannel(m, options.backchannel_max_words)
+        ]
+        following = [
+            m
+            for m in messages[draft.index + 1 : draft.index + 1 + 2 * options.context_turns_after]
+            if not _is_backchannel(m, options.backchannel_max_words)
+        ][: options.context_turns_after]
+        memory, resolved = _render(draft, previous, following)
+        before = messages[draft.index - 1] if draft.index > 0 else None
+        after = messages[draft.index + 1] if draft.index + 1 < len(messages) else None
+        background = " | ".join(
+            f"{m.role}: {_clip(m.content, _BACKGROUND_CHARS)}" for m in (before, after) if m
+        )
+        sources: list[SourceMessage] = [m.source() for m in (draft.main, *draft.folded)]
+        main = draft.main
+        meta: dict[str, Any] = {
+            "memory_type": _memory_type(main),
+            "key": _key(main),
+            "tags": _tags(main),
+            "sources": sources,
+            "background": background,
+            "confidence": FAST_CONFIDENCE,
+            "user_id": options.user_id,
+            "session_id": options.session_id,
+            "type": "fact",
+            "source": "conversation",
+            "valid_at": main.time.isoformat() if main.time is not None else None,
+            "memory_time": resolved[0] if resolved else None,
+        }
+        items.append(
+            TextualMemoryItem(
+                memory=memory, metadata=TreeNodeTextualMemoryMetadata.model_validate(meta)
+            )
+        )
+    return items
+
+
+def fast_doc_memories(
+    doc_path: str,
+    chunks: list[Chunk],
+    *,
+    user_id: str | None,
+    session_id: str | None,
+) -> list[TextualMemoryItem]:
+    """One memory per document chunk, citing the document and the chunk text."""
+    items: list[TextualMemoryItem] = []
+    for chunk in chunks:
+        words = keywords(chunk.text)
+        meta = TreeNodeTextualMemoryMetadata(
+            memory_type="LongTermMemory",
+            key=" ".join(words[:_KEY_WORDS]) or _clip(chunk.text, 40),
+            tags=words[:_MAX_TAGS],
+            sources=[SourceMessage(type="doc", doc_path=doc_path, content=chunk.text)],
+            background=f"chunk {chunk.index + 1} of {len(chunks)} of {doc_path}",
+            confidence=FAST_CONFIDENCE,
+            user_id=user_id,
+            session_id=session_id,
+            type="fact",
+            source="file",
+        )
+        items.append(TextualMemoryItem(memory=chunk.text, metadata=meta))
+    return items

@@ -1,0 +1,119 @@
+"""The LoCoMo recall suite on a tiny synthetic LoCoMo-shaped file (never the real data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.__main__ import main
+from bench.locomo_recall import load_locomo, recall_at_k
+
+
+def synthetic_sample(sample_id: str) -> dict[str, Any]:
+    turns_1 = [
+        {
+            "speaker": "Ana",
+            "dia_id": "D1:1",
+            "text": "I adopted a grey cat called Pixel yesterday.",
+        },
+        {"speaker": "Ben", "dia_id": "D1:2", "text": "Congrats! I started learning the cello."},
+        {
+            "speaker": "Ana",
+            "dia_id": "D1:3",
+            "text": "Look at my garden.",
+            "blip_caption": "a photo of red tulips",
+            "img_url": ["x"],
+        },
+    ]
+    turns_2 = [
+        {"speaker": "Ben", "dia_id": "D2:1", "text": "My cello teacher lives in Vienna."},
+        {"speaker": "Ana", "dia_id": "D2:2", "text": "Pixel broke a vase last week."},
+    ]
+    return {
+        "sample_id": sample_id,
+        "conversation": {
+            "speaker_a": "Ana",
+            "speaker_b": "Ben",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": turns_1,
+            "session_2_date_time": "10:00 am on 20 June, 2023",
+            "session_2": turns_2,
+            "session_3_date_time": "10:00 am on 1 July, 2023",  # no turn list: not a session
+        },
+        "qa": [
+            {"question": "What pet did Ana adopt?", "answer": "a cat", "evidence": ["D1:1"],
+             "category": 4},
+            {"question": "When did Ana adopt Pixel?", "answer": "7 May 2023",
+             "evidence": ["D1:1"], "category": 2},
+            {"question": "What instrument does Ben play and where does his teacher live?",
+             "answer": "cello, Vienna", "evidence": ["D1:2", "D2:1"], "category": 1},
+            {"question": "What flowers grow in Ana's garden?", "answer": "tulips",
+             "evidence": ["D1:3"], "category": 3},
+            {"question": "Adversarial", "evidence": ["D1:1"], "category": 5},
+            {"question": "Broken evidence", "answer": "x", "evidence": ["D9:9"], "category": 4},
+        ],
+        "event_summary": {},
+        "observation": {},
+        "session_summary": {},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "locomo_tiny.json"
+    path.write_text(json.dumps([synthetic_sample("conv-a"), synthetic_sample("conv-b")]))
+    return path
+
+
+def test_recall_at_k_hand_computed() -> None:
+    ranked = [["D1:1"], ["D1:1", "D1:2"], ["D3:3"], ["D2:1"], ["D2:2"]]
+    evidence = ["D1:2", "D2:1"]
+    # distinct turns in order: D1:1, D1:2, D3:3, D2:1, D2:2
+    assert recall_at_k(evidence, ranked, 1) == 0.0
+    assert recall_at_k(evidence, ranked, 2) == 0.5
+    assert recall_at_k(evidence, ranked, 3) == 0.5
+    assert recall_at_k(evidence, ranked, 4) == 1.0
+    # a memory citing several turns counts each, stopping at k distinct turns
+    assert recall_at_k(["D2:1"], [["D1:1", "D1:2", "D2:1"]], 2) == 0.0
+    assert recall_at_k(["D2:1"], [["D1:1", "D1:2", "D2:1"]], 3) == 1.0
+    assert recall_at_k(["D1:1"], [], 10) == 0.0
+
+
+def test_load_locomo_messages_and_questions(data_file: Path) -> None:
+    conversations = load_locomo(data_file)
+    assert [c.sample_id for c in conversations] == ["conv-a", "conv-b"]
+    conv = conversations[0]
+    assert [m["message_id"] for m in conv.messages] == ["D1:1", "D1:2", "D1:3", "D2:1", "D2:2"]
+    assert conv.messages[0] == {
+        "role": "Ana",
+        "content": "I adopted a grey cat called Pixel yesterday.",
+        "message_id": "D1:1",
+        "chat_time": "1:56 pm on 8 May, 2023",
+    }
+    assert conv.messages[2]["content"].endswith("[shares an image: a photo of red tulips]")
+    # category 5 and questions whose evidence names no turn are excluded
+    assert [q.category for q in conv.questions] == [4, 2, 1, 3]
+    assert conv.questions[2].evidence == ("D1:2", "D2:1")
+    assert len(load_locomo(data_file, limit=1)) == 1
+
+
+def test_cli_json_shape(data_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    systems = "fast-inproc,bm25,dense,rrf"
+    assert main(["locomo-recall", "--data", str(data_file), "--json", str(out),
+                 "--systems", systems]) == 0  # fmt: skip
+    result = json.loads(out.read_text())["locomo-recall"]
+    assert result["questions"] == 8
+    assert set(result["machine"]) >= {"cpu_count", "python", "platform"}
+    assert set(result["systems"]) == set(systems.split(","))
+    for summary in result["systems"].values():
+        for k in ("R@5", "R@10", "R@20"):
+            assert 0.0 <= summary[k] <= 1.0
+        assert set(summary["by_category"]) == {"1", "2", "3", "4"}
+        assert summary["by_category"]["1"]["questions"] == 2
+    # five turns per conversation: by k=5 every evidence turn has been cited
+    assert result["systems"]["bm25"]["R@5"] == 1.0
+    assert result["systems"]["fast-inproc"]["R@5"] == 1.0
