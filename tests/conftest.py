@@ -13,16 +13,41 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
+
+# Tests never touch the real data home (~/.memos, or a MEMOS_HOME exported for production use,
+# such as the Docker image's /var/lib/memos): every test session gets its own, set before
+# anything reads MEMOS_HOME. Converted models land in it too, so the packaged GGUF is converted
+# once per machine (MEMOS_MODEL_CACHE below). MEMOS_TEST_HOME names a home to use (and keep) instead.
+_KEPT_HOME = os.environ.get("MEMOS_TEST_HOME")
+SESSION_HOME = Path(_KEPT_HOME or tempfile.mkdtemp(prefix="memos-test-home-")).absolute()
+SESSION_HOME.mkdir(parents=True, exist_ok=True)
+os.environ["MEMOS_HOME"] = str(SESSION_HOME)
+# Converting the packaged GGUF costs 20-60 s: share one conversion per machine across sessions
+# (and across the per-test homes some suites create), outside any real data home.
+os.environ.setdefault(
+    "MEMOS_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "memos-test-models")
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop, by PID, any stack still recorded under the session home, then remove it."""
+    from tests.embedded.helpers import stop_stacks_under
+
+    stop_stacks_under(SESSION_HOME)
+    if not _KEPT_HOME:
+        shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def memos_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data home private to this test run."""
-    return tmp_path_factory.mktemp("memos_home")
+def memos_home() -> Path:
+    """The data home private to this test run (``$MEMOS_HOME`` as the session set it)."""
+    return SESSION_HOME
 
 
 @pytest.fixture(scope="session")

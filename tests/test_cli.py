@@ -77,6 +77,9 @@ def test_up_status_down_leaves_no_process_and_keeps_data(tmp_path: Path) -> None
 
         down = _memos("down", "--home", home)
         assert down.returncode == 0, down.stdout + down.stderr
+        # Both servers shut down cleanly on SIGTERM (no SIGKILL), and `down` says so.
+        assert f"redis pid {state.redis.pid} stopped by SIGTERM" in down.stdout
+        assert f"arcadedb pid {state.arcadedb.pid} stopped by SIGTERM" in down.stdout
         assert not procs.pid_alive(state.redis.pid)
         assert not procs.pid_alive(state.arcadedb.pid)
         assert not state_file.exists()

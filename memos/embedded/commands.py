@@ -54,13 +54,15 @@ def up(home: HomeOption = None, timeout_s: TimeoutOption = 120.0) -> None:
 
 
 def down(home: HomeOption = None) -> None:
-    """Stop every process of the embedded stack by its PID."""
+    """Stop every process of the embedded stack by its PID, and say how each one stopped."""
     stack = stack_for(home)
     try:
-        stack.down()
+        stops = stack.down()
     except EmbeddedStackError as exc:
         typer.echo(f"memos down failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    for stop in stops:
+        typer.echo(f"  {stop.describe()}")
     typer.echo(f"embedded stack in {stack.home} stopped")
 
 

@@ -14,6 +14,8 @@ import os
 import signal
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -158,24 +160,81 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
-def terminate_all(targets: Sequence[tuple[str, int]], *, grace_s: float) -> list[tuple[str, int]]:
+class StopMethod(StrEnum):
+    """How a process stopped when asked to."""
+
+    ALREADY_GONE = "already gone"
+    """It was not running when the stop began."""
+    SIGTERM = "SIGTERM"
+    """It exited within the grace period after SIGTERM (a clean stop)."""
+    SIGKILL = "SIGKILL"
+    """It ignored SIGTERM for the whole grace period and was killed."""
+    SURVIVED = "survived SIGKILL"
+    """It was still there after SIGKILL (uninterruptible sleep, or another owner)."""
+
+
+@dataclass(frozen=True)
+class ProcessStop:
+    """The outcome of stopping one process: which, how, and how long it took."""
+
+    name: str
+    pid: int
+    method: StopMethod
+    seconds: float
+
+    @property
+    def gone(self) -> bool:
+        """True when the process no longer runs."""
+        return self.method is not StopMethod.SURVIVED
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``arcadedb pid 42 stopped by SIGTERM in 0.4 s``."""
+        if self.method is StopMethod.ALREADY_GONE:
+            return f"{self.name} pid {self.pid} was not running"
+        if self.method is StopMethod.SURVIVED:
+            return f"{self.name} pid {self.pid} survived SIGKILL"
+        return f"{self.name} pid {self.pid} stopped by {self.method} in {self.seconds:.1f} s"
+
+
+def stop_all(targets: Sequence[tuple[str, int]], *, grace_s: float) -> list[ProcessStop]:
     """Stop several processes at once: SIGTERM to all, one shared grace, then SIGKILL.
 
-    Returns the ``(name, pid)`` pairs still alive afterwards (empty on success).
+    Returns one :class:`ProcessStop` per target, in the order given, saying how it ended;
+    a process that needed SIGKILL did not shut down cleanly and is reported as such.
     """
+    t0 = time.monotonic()
+    outcomes: dict[int, ProcessStop] = {}
     signalled: list[tuple[str, int]] = []
     for name, pid in targets:
         if pid_alive(pid):
             logger.info("stopping %s pid=%d", name, pid)
             if _signal(pid, signal.SIGTERM):
                 signalled.append((name, pid))
-    deadline = time.monotonic() + grace_s
+                continue
+        outcomes[pid] = ProcessStop(name, pid, StopMethod.ALREADY_GONE, 0.0)
+    deadline = t0 + grace_s
     remaining = list(signalled)
-    while remaining and time.monotonic() < deadline:
-        remaining = [(name, pid) for name, pid in remaining if pid_alive(pid)]
-        if remaining:
-            time.sleep(0.05)
+    while remaining:
+        still = []
+        for name, pid in remaining:
+            if pid_alive(pid):
+                still.append((name, pid))
+            else:
+                elapsed = time.monotonic() - t0
+                outcomes[pid] = ProcessStop(name, pid, StopMethod.SIGTERM, elapsed)
+        remaining = still
+        if not remaining or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     for name, pid in remaining:
         logger.warning("%s pid=%d ignored SIGTERM for %.1f s; sending SIGKILL", name, pid, grace_s)
         _signal(pid, signal.SIGKILL)
-    return [(name, pid) for name, pid in remaining if not wait_for_exit(pid, 10.0)]
+    for name, pid in remaining:
+        method = StopMethod.SIGKILL if wait_for_exit(pid, 10.0) else StopMethod.SURVIVED
+        outcomes[pid] = ProcessStop(name, pid, method, time.monotonic() - t0)
+    return [outcomes[pid] for _, pid in targets if pid in outcomes]
+
+
+def terminate_all(targets: Sequence[tuple[str, int]], *, grace_s: float) -> list[tuple[str, int]]:
+    """Like :func:`stop_all`, but return only the ``(name, pid)`` pairs still alive afterwards."""
+    return [(s.name, s.pid) for s in stop_all(targets, grace_s=grace_s) if not s.gone]

@@ -11,7 +11,7 @@ Example::
     state = stack.up()          # idempotent; repairs dead or foreign PIDs
     state.redis.url, state.arcadedb.bolt_url, state.arcadedb.password
     stack.status().healthy
-    stack.down()                # every process gone, state file removed
+    stops = stack.down()        # every process gone, state file removed; how each stopped
 """
 
 from __future__ import annotations
@@ -165,15 +165,17 @@ class EmbeddedStack:
             )
             return new_state
 
-    def down(self, timeout_s: float = 120.0) -> None:
+    def down(self, timeout_s: float = 120.0) -> list[procs.ProcessStop]:
         """Stop every process of the stack by PID and remove the state file.
 
         Extra processes (daemon, workers) go first, then ArcadeDB and Redis together. Works
-        without a state file too (the pid files written at launch name the servers). Raises
-        :class:`EmbeddedStackError` when a process survives SIGKILL.
+        without a state file too (the pid files written at launch name the servers). Returns
+        how each running process stopped (:attr:`~procs.StopMethod.SIGTERM` is a clean stop;
+        :attr:`~procs.StopMethod.SIGKILL` means it ignored SIGTERM for the whole grace period).
+        Raises :class:`EmbeddedStackError` when a process survives SIGKILL.
         """
         if not self.home.is_dir():
-            return
+            return []
         with self._locked(time.monotonic() + timeout_s):
             state = self.read_state()
             extras = [
@@ -181,18 +183,19 @@ class EmbeddedStack:
                 for name, rec in (state.processes.items() if state else ())
                 if procs.process_matches(rec.pid, cmdline_contains=rec.cmdline_contains)
             ]
-            survivors: list[tuple[str, int]] = []
+            stops: list[procs.ProcessStop] = []
             if extras:
                 # Workers first: they may still need Redis to acknowledge what they finish.
-                survivors += procs.terminate_all(
+                stops += procs.stop_all(
                     [(name, pid) for name, pid, _ in extras],
                     grace_s=max(grace for _, _, grace in extras),
                 )
             servers = [(REDIS, pid) for pid in self._our_pids(REDIS, state)]
             servers += [(ARCADEDB, pid) for pid in self._our_pids(ARCADEDB, state)]
-            survivors += procs.terminate_all(servers, grace_s=ARCADEDB_STOP_GRACE_S)
+            stops += procs.stop_all(servers, grace_s=ARCADEDB_STOP_GRACE_S)
+            survivors = [stop for stop in stops if not stop.gone]
             if survivors:
-                listed = ", ".join(f"{name} pid={pid}" for name, pid in survivors)
+                listed = ", ".join(f"{stop.name} pid={stop.pid}" for stop in survivors)
                 raise EmbeddedStackError(
                     f"could not stop {listed}; stop it by hand (kill -9 PID) and run `memos down`"
                 )
@@ -200,6 +203,7 @@ class EmbeddedStack:
                 self.state_path.unlink()
             self.layout.remove_pidfiles()
             logger.info("embedded stack in %s stopped", self.home)
+            return stops
 
     def status(self) -> StackStatus:
         """Check each part: its PID is ours and alive, and it answers (PING / ``RETURN 1``)."""

@@ -102,10 +102,16 @@ def resolve_model_source(model_name_or_path: str) -> ModelSource:
     return ModelSource(name=name, folder=None, hub_name=name)
 
 
+#: Converted models are machine-wide data, not per-deployment state: this variable lets several
+#: data homes (test sessions, tenants' homes) share one conversion.
+MODEL_CACHE_ENV = "MEMOS_MODEL_CACHE"
+
+
 def default_cache_dir(name: str) -> Path:
-    """``<memos home>/models/<name>``: where a converted GGUF lives by default."""
+    """``$MEMOS_MODEL_CACHE/<name>`` when set, else ``<memos home>/models/<name>``."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return memos_home() / "models" / safe
+    base = os.environ.get(MODEL_CACHE_ENV)
+    return (Path(base).expanduser() if base else memos_home() / "models") / safe
 
 
 @contextmanager

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from memos.embedded.procs import pid_alive
+from memos.embedded.procs import ProcessStop, pid_alive
+from memos.embedded.stack import EmbeddedStack
+from memos.embedded.state import read_state
 
 _LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F"}
 
@@ -43,3 +45,17 @@ def listen_addresses(port: int) -> set[str]:
 def only_loopback(addresses: set[str]) -> bool:
     """True when every address is 127.0.0.1 (IPv4, or IPv4-mapped IPv6)."""
     return bool(addresses) and addresses <= _LOOPBACK_HEX
+
+
+def stop_stacks_under(root: Path) -> list[ProcessStop]:
+    """Stop, by PID, every embedded stack whose state or pid files lie under ``root``.
+
+    A stack counts when ``<dir>/state.json`` or ``<dir>/pids/*.pid`` exists; ``down`` checks
+    each PID's identity, so nothing but the stack's own processes is signalled.
+    """
+    homes = {path.parent for path in root.glob("**/state.json") if read_state(path) is not None}
+    homes |= {path.parent.parent for path in root.glob("**/pids/*.pid")}
+    stops: list[ProcessStop] = []
+    for home in sorted(homes):
+        stops += EmbeddedStack(home).down()
+    return stops

@@ -70,3 +70,31 @@ def test_dead_pid_is_not_alive() -> None:
     assert not procs.pid_alive(0)
     assert not procs.pid_alive(-1)
     assert procs.read_cmdline(2**22 + 12345) == []
+
+
+def test_stop_all_reports_how_each_process_stopped(tmp_path: Path) -> None:
+    polite = _sleeper(tmp_path)
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+    stubborn = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=tmp_path)
+    assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == b"ready"
+    gone = subprocess.Popen(["true"], cwd=tmp_path)
+    gone.wait()
+
+    stops = procs.stop_all(
+        [("polite", polite.pid), ("stubborn", stubborn.pid), ("gone", gone.pid)], grace_s=1.0
+    )
+
+    assert [(s.name, s.pid, s.method) for s in stops] == [
+        ("polite", polite.pid, procs.StopMethod.SIGTERM),
+        ("stubborn", stubborn.pid, procs.StopMethod.SIGKILL),
+        ("gone", gone.pid, procs.StopMethod.ALREADY_GONE),
+    ]
+    assert all(s.gone for s in stops)
+    assert "stopped by SIGTERM" in stops[0].describe()
+    assert "stopped by SIGKILL" in stops[1].describe()
+    assert "was not running" in stops[2].describe()
+    assert not procs.pid_alive(polite.pid) and not procs.pid_alive(stubborn.pid)
+    stubborn.stdout.close()

@@ -20,9 +20,14 @@ import redis
 from neo4j import GraphDatabase
 
 from memos.embedded import procs
-from memos.embedded.stack import EmbeddedStack, StackState, ensure_stack
+from memos.embedded.stack import EmbeddedStack, StackState, default_stack_home, ensure_stack
 from memos.embedded.state import write_state
-from tests.embedded.helpers import listen_addresses, only_loopback, processes_using
+from tests.embedded.helpers import (
+    listen_addresses,
+    only_loopback,
+    processes_using,
+    stop_stacks_under,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -241,4 +246,95 @@ def test_explicit_busy_port_is_refused_before_starting(tmp_path: Path, taken: st
         stack = EmbeddedStack(tmp_path / "stack", **{taken: port})
         with pytest.raises(EmbeddedStackError, match=f"port {port} on 127.0.0.1 is in use"):
             stack.up(timeout_s=30)
+    assert processes_using(tmp_path) == []
+
+
+def test_ensure_stack_starts_one_when_none_runs_then_returns_the_running_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "stack"
+    assert EmbeddedStack(home).read_state() is None
+    state: StackState | None = None
+    try:
+        state = ensure_stack(home)
+        assert state.home == str(home)
+        assert procs.pid_alive(state.redis.pid) and procs.pid_alive(state.arcadedb.pid)
+        assert _bolt_value(state, "RETURN 1") == 1
+        assert EmbeddedStack(home).status().healthy
+
+        # Without an argument it uses $MEMOS_HOME/stack, and finds the stack running there.
+        monkeypatch.setenv("MEMOS_HOME", str(tmp_path))
+        again = ensure_stack()
+        assert again.home == str(home)
+        assert (again.redis.pid, again.arcadedb.pid) == (state.redis.pid, state.arcadedb.pid)
+        assert again.arcadedb.password == state.arcadedb.password
+    finally:
+        # What the session-end hook of tests/conftest.py does: every stack under a dir, by PID.
+        stops = stop_stacks_under(tmp_path)
+    assert state is not None
+    assert sorted((stop.name, stop.pid, stop.method) for stop in stops) == [
+        ("arcadedb", state.arcadedb.pid, procs.StopMethod.SIGTERM),
+        ("redis", state.redis.pid, procs.StopMethod.SIGTERM),
+    ]
+    assert not home.joinpath("state.json").exists()
+    assert processes_using(tmp_path) == []
+
+
+def test_the_test_session_never_uses_the_real_data_home(memos_home: Path) -> None:
+    from memos.configs.loader import DEFAULT_HOME
+    from memos.configs.loader import memos_home as resolve_home
+
+    assert resolve_home() == memos_home
+    assert default_stack_home() == memos_home / "stack"
+    real = DEFAULT_HOME.expanduser().resolve()
+    assert real != memos_home.resolve() and real not in memos_home.resolve().parents
+
+
+def test_arcadedb_stops_on_sigterm_while_clients_stay_connected(tmp_path: Path) -> None:
+    """Regression: open Bolt connections used to hold the runner until SIGKILL.
+
+    After ``server.stop()`` each accepted Bolt connection kept a non-daemon Java thread reading
+    from its client, and the JVM's exit waited for them; a session that never closed its driver
+    made ``down`` wait out the grace period and SIGKILL ArcadeDB.
+    """
+    stack = EmbeddedStack(tmp_path / "stack")
+    state = stack.up()
+    adb = state.arcadedb
+    driver = GraphDatabase.driver(adb.bolt_url, auth=(adb.user, adb.password))
+    http = httpx.Client(auth=(adb.user, adb.password), timeout=30)
+    try:
+        sessions = [driver.session(database=adb.database) for _ in range(4)]
+        for i in range(200):
+            sessions[i % 4].run("CREATE (n:Busy {i: $i})", i=i).consume()
+        for _ in range(5):
+            made = http.post(
+                f"{adb.http_url}/api/v1/command/{adb.database}",
+                json={"language": "sql", "command": "SELECT count(*) AS n FROM Busy"},
+            )
+            assert made.status_code == 200, made.text
+        # Several connections stay busy: open transactions, one with an uncommitted write.
+        open_txs = [session.begin_transaction() for session in sessions[1:]]
+        open_txs[0].run("CREATE (n:Uncommitted)").consume()
+        sessions[0].run("CREATE (n:Kept {name: 'written before down'})").consume()
+
+        stops = {stop.name: stop for stop in stack.down()}
+        assert stops["arcadedb"].method is procs.StopMethod.SIGTERM, stops["arcadedb"].describe()
+        assert stops["redis"].method is procs.StopMethod.SIGTERM, stops["redis"].describe()
+        assert not procs.pid_alive(adb.pid)
+        log = (stack.layout.arcadedb_dir / "runner.log").read_text(errors="replace")
+        # The clients' connections were still open when the server stopped (the trigger).
+        assert "exiting without waiting for" in log and "BOLT-" in log
+    finally:
+        http.close()
+        driver.close()
+        if stack.read_state() is not None:
+            stack.down()
+
+    again = stack.up()
+    try:
+        assert _bolt_value(again, "MATCH (n:Kept) RETURN n.name") == "written before down"
+        assert _bolt_value(again, "MATCH (n:Busy) RETURN count(n)") == 200
+        assert _bolt_value(again, "MATCH (n:Uncommitted) RETURN count(n)") == 0
+    finally:
+        stack.down()
     assert processes_using(tmp_path) == []
