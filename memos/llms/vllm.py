@@ -19,8 +19,17 @@ from memos.llms.openai import OpenAILLM
 
 PREFIX_CACHE_HITS = "vllm:prefix_cache_hits_total"
 PREFIX_CACHE_QUERIES = "vllm:prefix_cache_queries_total"
+#: An info metric (value 1) whose labels are the server's cache settings: ``block_size``,
+#: ``enable_prefix_caching``, ``num_gpu_blocks``, ...
+CACHE_CONFIG_INFO = "vllm:cache_config_info"
 
-_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(?P<value>\S+)")
+# Label values are quoted strings with backslash escapes and may hold "}" (text format 0.0.4).
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_SAMPLE = re.compile(
+    rf"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{(?P<labels>(?:[^\"}}]|{_QUOTED})*)\}})?"
+    r"\s+(?P<value>\S+)"
+)
+_LABEL = re.compile(rf"(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)=(?P<value>{_QUOTED})")
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
@@ -40,6 +49,22 @@ def parse_prometheus(text: str) -> dict[str, float]:
             continue
         totals[match["name"]] = totals.get(match["name"], 0.0) + value
     return totals
+
+
+def parse_prometheus_labels(text: str, name: str) -> list[dict[str, str]]:
+    """The label sets of every sample of metric ``name`` (for info metrics such as
+    ``vllm:cache_config_info``, whose labels carry the data)."""
+    found: list[dict[str, str]] = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match is None or match["name"] != name:
+            continue
+        labels = {
+            label["key"]: re.sub(r"\\(.)", r"\1", label["value"][1:-1])
+            for label in _LABEL.finditer(match["labels"] or "")
+        }
+        found.append(labels)
+    return found
 
 
 class VLLMLLM(OpenAILLM):
@@ -78,6 +103,16 @@ class VLLMLLM(OpenAILLM):
     def metrics(self) -> dict[str, float]:
         """The server's Prometheus counters, summed over label sets."""
         return parse_prometheus(self.client.get_text(f"{self.server_root}/metrics"))
+
+    def cache_config(self) -> dict[str, str]:
+        """The server's cache settings from ``vllm:cache_config_info`` (empty if not exported).
+
+        Real vLLM labels it with ``block_size`` (e.g. ``"32"`` for ``--block-size 32``) and
+        ``enable_prefix_caching`` (``"True"`` / ``"False"``), among others.
+        """
+        text = self.client.get_text(f"{self.server_root}/metrics")
+        samples = parse_prometheus_labels(text, CACHE_CONFIG_INFO)
+        return samples[0] if samples else {}
 
     def complete(self, prompt: str, **kwargs: Any) -> dict[str, Any]:
         """``POST /v1/completions`` with a raw prompt (no chat template); the full JSON answer."""

@@ -1,8 +1,9 @@
 """VLLMKVCacheMemory (backend ``vllm_kv_cache``): memory prefixes kept warm in vLLM's prefix cache.
 
-vLLM has no endpoint that stores a KV cache; it reuses cached 16-token blocks of any prompt whose
-tokens from position 0 are identical. So "extract" means: render the memory prefix exactly as
-chat requests will render it, and send it once with ``max_tokens=1`` so its blocks are cached.
+vLLM has no endpoint that stores a KV cache; it reuses cached full blocks (``--block-size``
+tokens, 16 by default) of any prompt whose tokens from position 0 are identical. So "extract"
+means: render the memory prefix exactly as chat requests will render it, and send it once with
+``max_tokens=1`` so its blocks are cached.
 
 Rendering choice: warming and answering both go through ``/v1/chat/completions`` with the memory
 as the leading system message(s), so the SERVER's own chat template renders both, and the system
@@ -11,12 +12,19 @@ part is token-identical by construction (no local tokenizer that might differ fr
 the prefix is shared). Hits are verified through ``usage.prompt_tokens_details.cached_tokens``
 and the ``vllm:prefix_cache_hits_total`` / ``vllm:prefix_cache_queries_total`` counters. Every
 request carries the tenant's ``cache_salt``, so tenants never share cached blocks.
+
+Block size: ``block_size`` in the config, or (default) the server's own, read once from the
+``block_size`` label of its ``vllm:cache_config_info`` metric, so a server started with
+``--block-size 32`` is accounted in 32-token blocks; 16 (vLLM's default) when it does not say.
+A server that reports ``enable_prefix_caching="False"`` is refused at extract time: warming it
+would store nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,16 +52,27 @@ from memos.memories.activation.serialization import (
 
 logger = logging.getLogger(__name__)
 
+#: vLLM's default ``--block-size``, assumed when neither the config nor the server names one.
+DEFAULT_BLOCK_SIZE = 16
+#: How long :meth:`VLLMKVCacheMemory.verify` waits for /metrics to count the request it sent.
+METRICS_SETTLE_S = 2.0
+
 
 @dataclass(frozen=True)
 class PrefixCacheReport:
-    """What the server reported for one request that should hit a warmed prefix."""
+    """What the server reported for one request that should hit a warmed prefix.
+
+    ``expected_cached_tokens`` is what vLLM serves from cache when every block of the warmed
+    prompt is still cached: whole blocks of ``prompt_tokens - 1`` (the last prompt token is
+    always computed, so a prompt of exactly n blocks hits n - 1 of them).
+    """
 
     prompt_tokens: int
     cached_tokens: int
     expected_cached_tokens: int | None
     hits_delta: float | None
     queries_delta: float | None
+    block_size: int = DEFAULT_BLOCK_SIZE
 
     @property
     def hit_rate(self) -> float | None:
@@ -74,6 +93,11 @@ class VLLMChatResult:
     text: str
     prompt_tokens: int
     cached_tokens: int
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of this request's prompt tokens served from the prefix cache."""
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
 
 
 def prefix_messages(text_or_messages: str | list[str] | MessageList) -> list[dict[str, str]]:
@@ -102,6 +126,15 @@ class VLLMKVCacheMemory(BaseActMemory):
         self.cache_salt = config.cache_salt or llm.config.cache_salt
         self.kv_cache_memories: dict[str, VLLMKVCacheItem] = {}
         self._lock = threading.RLock()
+        self._block_size: int | None = config.block_size
+
+    @property
+    def block_size(self) -> int:
+        """The server's prefix-cache block size (config, else asked once from the server)."""
+        if self._block_size is None:
+            settings = self._server_cache_config()
+            self._block_size = _block_size_of(settings)
+        return self._block_size
 
     # -- server calls ----------------------------------------------------------------------------
     def _warm_request(self, messages: list[dict[str, str]], salt: str | None) -> dict[str, Any]:
@@ -115,6 +148,24 @@ class VLLMKVCacheMemory(BaseActMemory):
             logger.warning("vLLM /tokenize unavailable (%s); prefix token count unknown", exc)
             return []
 
+    def _server_cache_config(self) -> dict[str, str]:
+        try:
+            return self.llm.cache_config()
+        except LLMError as exc:
+            logger.warning("vLLM cache settings unavailable from /metrics: %s", exc)
+            return {}
+
+    def _check_prefix_caching(self) -> None:
+        """Refuse a server that says prefix caching is off (warming it would store nothing)."""
+        settings = self._server_cache_config()
+        if self._block_size is None:
+            self._block_size = _block_size_of(settings)
+        if settings.get("enable_prefix_caching", "").lower() == "false":
+            raise LLMError(
+                f"vLLM server at {self.llm.server_root} runs without prefix caching; restart it "
+                "without --no-enable-prefix-caching to keep memory prefixes warm"
+            )
+
     def _metric_totals(self) -> tuple[float, float] | None:
         try:
             totals = self.llm.metrics()
@@ -123,8 +174,25 @@ class VLLMKVCacheMemory(BaseActMemory):
             return None
         return totals.get(PREFIX_CACHE_HITS, 0.0), totals.get(PREFIX_CACHE_QUERIES, 0.0)
 
+    def _settled_totals(
+        self, before: tuple[float, float] | None, prompt_tokens: int
+    ) -> tuple[float, float] | None:
+        """Counters once they include the request just answered (vLLM records them right after
+        it answers; a loaded server may lag a moment), or the last reading after a short wait."""
+        deadline = time.monotonic() + METRICS_SETTLE_S
+        while True:
+            after = self._metric_totals()
+            if after is None or before is None or after[1] - before[1] >= prompt_tokens:
+                return after
+            if time.monotonic() >= deadline:
+                logger.warning(
+                    "vLLM /metrics did not count the request within %.1fs", METRICS_SETTLE_S
+                )
+                return after
+            time.sleep(0.05)
+
     def _cacheable(self, token_count: int) -> int:
-        return (token_count // self.config.block_size) * self.config.block_size
+        return (token_count // self.block_size) * self.block_size
 
     # -- extraction ------------------------------------------------------------------------------
     def extract(
@@ -133,6 +201,7 @@ class VLLMKVCacheMemory(BaseActMemory):
         """Render the prefix with the server, warm its prefix cache, and describe it."""
         messages = prefix_messages(text)
         salt = cache_salt or self.cache_salt
+        self._check_prefix_caching()
         token_ids = self._tokenize(messages)
         answer = self._warm_request(messages, salt)
         metadata = VLLMPrefixMetadata(
@@ -166,14 +235,19 @@ class VLLMKVCacheMemory(BaseActMemory):
         item = self._stored(memory_id)
         before = self._metric_totals()
         answer = self._warm_request(item.metadata.messages, item.metadata.cache_salt)
-        after = self._metric_totals()
         usage = answer.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        after = self._settled_totals(before, prompt_tokens)
+        block = self.block_size
         return PrefixCacheReport(
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            prompt_tokens=prompt_tokens,
             cached_tokens=cached_tokens(answer),
-            expected_cached_tokens=item.metadata.cacheable_tokens,
+            expected_cached_tokens=((prompt_tokens - 1) // block) * block
+            if prompt_tokens
+            else None,
             hits_delta=after[0] - before[0] if before and after else None,
             queries_delta=after[1] - before[1] if before and after else None,
+            block_size=block,
         )
 
     def hit_rate(self) -> float | None:
@@ -272,3 +346,12 @@ class VLLMKVCacheMemory(BaseActMemory):
             raise DumpFormatError(f"vLLM prefix dump in {dir} is malformed: {exc}") from exc
         with self._lock:
             self.kv_cache_memories = {item.id: item for item in items}
+
+
+def _block_size_of(settings: dict[str, str]) -> int:
+    """``block_size`` from the server's cache settings, else vLLM's default."""
+    value = settings.get("block_size", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    logger.warning("vLLM server did not report its block size; assuming %d", DEFAULT_BLOCK_SIZE)
+    return DEFAULT_BLOCK_SIZE
