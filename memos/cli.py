@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
+from memos.api import commands as api_commands
 from memos.embedded import commands as embedded_commands
+from memos.mcp import commands as mcp_commands
 from memos.mem_scheduler import cli as scheduler_commands
 
 # "\b" keeps click from re-wrapping the example block.
@@ -56,6 +58,13 @@ app.add_typer(scheduler_commands.scheduler_app, name="scheduler")
 app.add_typer(scheduler_commands.dlq_app, name="dlq")
 app.command("worker", epilog="Example: memos worker -c scheduler.yaml --pool solo")(
     scheduler_commands.worker
+)
+app.command("api", epilog="Example: memos api --config config/embedded.yaml --port 8000")(
+    api_commands.api
+)
+app.add_typer(api_commands.api_key_app, name="api-key")
+app.command("mcp", epilog="Example: MEMOS_MCP_USER=alice memos mcp --transport stdio")(
+    mcp_commands.mcp
 )
 
 
