@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from memos.configs.base import BaseConfig, BaseConfigFactory
 
@@ -17,12 +17,26 @@ class BaseGraphDBConfig(BaseConfig):
 
     uri: str = EMBEDDED_URI
     user: str = "root"
-    password: str | None = Field(default=None, description="taken from the stack state when embedded")
+    password: str | None = Field(
+        default=None, description="taken from the stack state when embedded"
+    )
     db_name: str = "memdb"
     auto_create: bool = True
     embedding_dimension: int = Field(default=384, gt=0)
     max_connection_pool_size: int = Field(default=20, gt=0)
     query_timeout_s: float = Field(default=60.0, gt=0)
+    home: str | None = Field(
+        default=None,
+        description="data home whose embedded stack ``uri: embedded`` names (the stack lives in "
+        "HOME/stack); default $MEMOS_HOME or ~/.memos",
+    )
+
+    @model_validator(mode="after")
+    def _home_only_when_embedded(self) -> BaseGraphDBConfig:
+        # A home beside a real URI would be silently ignored: refuse it so the mistake shows.
+        if self.home is not None and self.uri != EMBEDDED_URI:
+            raise ValueError("graph_db.config.home applies only with uri: embedded")
+        return self
 
 
 class Neo4jGraphDBConfig(BaseGraphDBConfig):
@@ -35,7 +49,9 @@ class Neo4jGraphDBConfig(BaseGraphDBConfig):
 class ArcadeDBGraphDBConfig(BaseGraphDBConfig):
     """ArcadeDB over its Bolt plugin (the embedded default); ``http_url`` creates indexes in SQL."""
 
-    http_url: str | None = Field(default=None, description="taken from the stack state when embedded")
+    http_url: str | None = Field(
+        default=None, description="taken from the stack state when embedded"
+    )
 
 
 class GraphDBConfigFactory(BaseConfigFactory):

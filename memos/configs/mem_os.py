@@ -7,6 +7,9 @@ The MemOS keys (``user_id``, ``chat_model``, ``mem_reader``, ``top_k``, ``max_tu
   is started if it is not running, together with the scheduler daemon and a worker;
 - ``scheduler``: the bus settings (:class:`SchedulerConfig`); with ``embedded: null`` its
   ``redis_url`` names a production Redis whose daemon and workers run elsewhere.
+
+``reorganize`` says when tree cubes are reorganised in the background (after N adds or T
+seconds) and how (:class:`~memos.configs.organize.ReorganizeConfig`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import Field, model_validator
 from memos.configs.base import BaseConfig
 from memos.configs.llm import HFLLMConfig, LLMConfigFactory
 from memos.configs.mem_reader import MemReaderConfigFactory, SimpleStructMemReaderConfig
+from memos.configs.organize import ReorganizeConfig
 from memos.mem_scheduler.config import SchedulerConfig
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -41,6 +45,31 @@ class EmbeddedSettings(BaseConfig):
     worker_pool: Literal["solo", "prefork", "threads"] = "solo"
     worker_concurrency: int = Field(default=1, ge=1)
     startup_timeout_s: float = Field(default=120.0, gt=0)
+
+
+def _default_reorganize_config() -> ReorganizeConfig:
+    # A run holds its cube's event order (later queries of that cube wait for it), so the
+    # background default is shorter than a manual run's 120 s; an unfinished run is resumed.
+    return ReorganizeConfig(time_budget_s=30.0)
+
+
+class ReorganizeSettings(BaseConfig):
+    """When the daemon reorganises a tree cube by itself, and what a run does.
+
+    After an add, a cube is due when ``every_n_adds`` adds were applied since its last run, or
+    when at least one was and ``every_s`` seconds have passed since that run. One ``reorganize``
+    event is then published (never two at once for one cube); it runs at background priority,
+    within ``config.time_budget_s``, under the cube's lock.
+    """
+
+    enabled: bool | None = Field(
+        default=None,
+        description="None: follow each tree cube's text_mem 'reorganize' flag (MemOS); "
+        "true / false: for every tree cube",
+    )
+    every_n_adds: int = Field(default=50, ge=1, description="adds that make a cube due")
+    every_s: float = Field(default=300.0, gt=0, description="seconds after which any add does")
+    config: ReorganizeConfig = Field(default_factory=_default_reorganize_config)
 
 
 class MemSchedulerSettings(BaseConfig):
@@ -71,6 +100,7 @@ class MOSConfig(BaseConfig):
     PRO_MODE: bool = False
     working_memory_capacity: int = Field(default=20, ge=1)
     event_timeout_s: float = Field(default=300.0, gt=0, description="wait for one event's result")
+    reorganize: ReorganizeSettings = Field(default_factory=ReorganizeSettings)
     scheduler: SchedulerConfig | None = None
     embedded: EmbeddedSettings | None = Field(default_factory=EmbeddedSettings)
 

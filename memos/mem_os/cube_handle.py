@@ -33,11 +33,8 @@ class _MemHandle:
         self._mos = mos
         self.cube_id = cube_id
 
-    def _read(self, op: str, **args: JsonValue) -> Any:
-        return self._mos._op("read", op, self._mos.user_id, self.cube_id, **args)
-
-    def _write(self, op: str, **args: JsonValue) -> Any:
-        return self._mos._op("write", op, self._mos.user_id, self.cube_id, **args)
+    def _call(self, op: str, **args: JsonValue) -> Any:
+        return self._mos._op(op, self._mos.user_id, self.cube_id, **args)
 
 
 class TextMemHandle(_MemHandle):
@@ -57,24 +54,24 @@ class TextMemHandle(_MemHandle):
 
     def get(self, memory_id: str) -> dict[str, Any]:
         """One memory."""
-        return dict(self._read("get", memory_id=memory_id))
+        return dict(self._call("get", memory_id=memory_id))
 
     def get_all(self) -> Any:
         """Every memory (tree cubes: ``{"nodes", "edges"}``)."""
-        return self._read("get_all")["text_mem"][0]["memories"]
+        return self._call("get_all")["text_mem"][0]["memories"]
 
     def update(self, memory_id: str, memory: Mapping[str, Any] | str) -> None:
         """Replace a memory's text and/or metadata."""
         value: JsonValue = memory if isinstance(memory, str) else dict(memory)
-        self._write("update", memory_id=memory_id, memory=value)
+        self._call("update", memory_id=memory_id, memory=value)
 
     def delete(self, memory_ids: list[str]) -> None:
         """Delete memories."""
-        self._write("delete", memory_ids=list(memory_ids))
+        self._call("delete", memory_ids=list(memory_ids))
 
     def delete_all(self) -> None:
         """Delete every memory."""
-        self._write("delete_all")
+        self._call("delete_all")
 
 
 class ActMemHandle(_MemHandle):
@@ -91,27 +88,27 @@ class ActMemHandle(_MemHandle):
     def add(self, memories: list[KVItemRef]) -> list[dict[str, Any]]:
         """Build and store the caches of ``memories`` on a worker; returns their summaries."""
         items: list[JsonValue] = [{"id": ref.id, "source": ref.source} for ref in memories]
-        return list(self._write("kv_add", items=items))
+        return list(self._call("kv_add", items=items))
 
     def get(self, memory_id: str) -> dict[str, Any]:
         """One item's summary (``{"id", "memory", "records", "metadata"}``)."""
-        return dict(self._read("kv_get", memory_id=memory_id))
+        return dict(self._call("kv_get", memory_id=memory_id))
 
     def get_all(self) -> list[dict[str, Any]]:
         """Every item's summary."""
-        return list(self._read("kv_get_all"))
+        return list(self._call("kv_get_all"))
 
     def get_cache(self, cache_ids: list[str]) -> dict[str, Any]:
         """The summary of one cache built from several items (computed on the worker)."""
-        return dict(self._read("kv_get_cache", memory_ids=list(cache_ids)))
+        return dict(self._call("kv_get_cache", memory_ids=list(cache_ids)))
 
     def delete(self, memory_ids: list[str]) -> None:
         """Delete items."""
-        self._write("kv_delete", memory_ids=list(memory_ids))
+        self._call("kv_delete", memory_ids=list(memory_ids))
 
     def delete_all(self) -> None:
         """Delete every item."""
-        self._write("kv_delete_all")
+        self._call("kv_delete_all")
 
 
 class CubeHandle:

@@ -19,6 +19,7 @@ import redis
 from pydantic import JsonValue
 
 from memos import errors
+from memos.configs.graph_db import EMBEDDED_URI, BaseGraphDBConfig
 from memos.configs.mem_cube import GeneralMemCubeConfig, is_valid_cube_id
 from memos.configs.mem_os import MOSConfig
 from memos.errors import AccessDeniedError, MemoryOperationError, MemOSError
@@ -137,12 +138,9 @@ class MOS:
         result = self.transport.publish_and_wait(event, self.config.event_timeout_s)
         return _unwrap(result, user_id, cube_id)
 
-    def _op(self, kind: str, op: str, user_id: str, cube_id: str, **args: JsonValue) -> Any:
-        if kind == "read":
-            payload: dict[str, Any] = {"query": op, "options": {"op": op, "args": args}}
-            return self._send("query", user_id, cube_id, payload)
-        payload = {"query": op, "answer": "", "options": {"op": op, "args": args}}
-        return self._send("answer", user_id, cube_id, payload)
+    def _op(self, op: str, user_id: str, cube_id: str, **args: JsonValue) -> Any:
+        """Run a management operation on a worker (a ``manage`` event) and return its result."""
+        return self._send("manage", user_id, cube_id, {"op": op, "args": args})
 
     def _query_options(self) -> dict[str, JsonValue]:
         capacity = self.config.working_memory_capacity
@@ -186,7 +184,7 @@ class MOS:
         if isinstance(mem_cube_name_or_path, GeneralMemCube):
             scratch = Path(tempfile.mkdtemp(prefix="memos-cube-", dir=self._scratch_root()))
             source = scratch / "cube"
-            mem_cube_name_or_path.dump(source)
+            self._dump_cube(mem_cube_name_or_path, source)
             alias = None
         else:
             source = Path(mem_cube_name_or_path).expanduser().absolute()
@@ -213,7 +211,7 @@ class MOS:
             )
             self.registry.add_cube(record)
             try:
-                self._op("write", "import", user, cube_id, dir=str(source))
+                self._op("import", user, cube_id, dir=str(source))
             except BaseException:
                 self.registry.remove_cube(cube_id)
                 raise
@@ -222,6 +220,41 @@ class MOS:
                 shutil.rmtree(scratch, ignore_errors=True)
         logger.info("cube %s registered for user %s", cube_id, user)
         return cube_id
+
+    def _dump_cube(self, cube: GeneralMemCube, target: Path) -> None:
+        """Dump a cube object; a tree memory on ``uri: embedded`` is read from this MOS's stack.
+
+        The object's own store would find the stack through ``$MEMOS_HOME`` (``~/.memos`` when
+        unset) and start a second one there; the graph's ``home`` or this MOS's data home
+        names the stack meant, so the dump reads that one.
+        """
+        from memos.configs.memory import TreeTextMemoryConfig
+
+        tree_config = cube.config.text_mem.config
+        if not isinstance(tree_config, TreeTextMemoryConfig):
+            cube.dump(target)
+            return
+        graph = tree_config.graph_db.config
+        if not isinstance(graph, BaseGraphDBConfig) or graph.uri != EMBEDDED_URI:
+            cube.dump(target)
+            return
+        home = Path(graph.home).expanduser().absolute() if graph.home else self.data_home
+        if home is None:
+            cube.dump(target)
+            return
+        from memos.mem_os.services import embedded_graph_store
+        from memos.memories.textual.tree import TreeTextMemory
+
+        store = embedded_graph_store(home, tree_config.graph_db)
+        try:
+            bound = GeneralMemCube(cube.config)
+            bound.act_mem = cube.act_mem
+            bound.text_mem = TreeTextMemory(
+                tree_config, embedder=cube.text_mem.embedder, store=store
+            )
+            bound.dump(target)
+        finally:
+            store.close()
 
     def _scratch_root(self) -> str | None:
         if self.data_home is None:
@@ -236,7 +269,7 @@ class MOS:
         cube_id = self._cube(user, mem_cube_id)
         if self.registry.require_cube(cube_id).owner_id != user:
             raise AccessDeniedError(user, cube_id)
-        self._op("write", "drop", user, cube_id)
+        self._op("drop", user, cube_id)
         self.registry.remove_cube(cube_id)
 
     def share_cube_with_user(self, cube_id: str, target_user_id: str) -> bool:
@@ -261,10 +294,46 @@ class MOS:
             "messages": messages,
             "memory_content": memory_content,
             "doc_path": str(Path(doc_path).absolute()) if doc_path else None,
-            "options": {"mem_reader": self.config.mem_reader.model_dump(mode="json")},
+            "options": {
+                "mem_reader": self.config.mem_reader.model_dump(mode="json"),
+                "reorganize": self.config.reorganize.model_dump(mode="json"),
+            },
         }
         result = self._send("add", user, cube_id, payload, session_id)
         return list(result["added_ids"])
+
+    def reorganize(
+        self, mem_cube_id: str | None = None, user_id: str | None = None, wait: bool = True
+    ) -> dict[str, Any]:
+        """Reorganise a tree cube now (dedup/merge, conflicts, tiers, hierarchy) on a worker.
+
+        The run is bounded by ``config.reorganize.config.time_budget_s`` and holds the cube's
+        lock; a run that finds another one in progress reports ``skipped: "locked"``.
+
+        Returns:
+            with ``wait``: the run's report (``ReorganizeReport`` as JSON); without it:
+            ``{"event_id", "cube_id"}`` of the queued run.
+
+        Raises:
+            AccessDeniedError: the user may not use the cube; MemoryOperationError: the cube's
+            textual memory is not a tree.
+        """
+        user = self._user(user_id)
+        cube_id = self._cube(user, mem_cube_id)
+        payload: dict[str, Any] = {
+            "reason": "manual",
+            "options": {"config": self.config.reorganize.config.model_dump(mode="json")},
+        }
+        if wait:
+            return dict(self._send("reorganize", user, cube_id, payload))
+        event = make_event(
+            "reorganize",
+            user_id=user,
+            cube_id=cube_id,
+            session_id=self.session_id,
+            payload=payload,
+        )
+        return {"event_id": self.transport.publish(event), "cube_id": cube_id}
 
     def _search_scope(self, user: str, install_cube_ids: list[str] | None) -> list[str]:
         if install_cube_ids is None:
@@ -326,7 +395,7 @@ class MOS:
         """One textual memory as a plain dict."""
         user = self._user(user_id)
         cube_id = self._cube(user, mem_cube_id)
-        return dict(self._op("read", "get", user, cube_id, memory_id=memory_id))
+        return dict(self._op("get", user, cube_id, memory_id=memory_id))
 
     def get_all(self, mem_cube_id: str | None = None, user_id: str | None = None) -> dict[str, Any]:
         """Every memory of one cube, or of all the user's cubes (tree cubes: nodes and edges)."""
@@ -334,7 +403,7 @@ class MOS:
         cubes = [self._cube(user, mem_cube_id)] if mem_cube_id else self._search_scope(user, None)
         merged: dict[str, Any] = {"text_mem": [], "act_mem": [], "para_mem": []}
         for cube_id in cubes:
-            part = self._op("read", "get_all", user, cube_id)
+            part = self._op("get_all", user, cube_id)
             for key in merged:
                 merged[key].extend(part[key])
         return merged
@@ -350,7 +419,7 @@ class MOS:
             if hasattr(text_memory_item, "to_dict")
             else (text_memory_item)
         )
-        self._op("write", "update", user, cube_id, memory_id=memory_id, memory=memory)
+        self._op("update", user, cube_id, memory_id=memory_id, memory=memory)
 
     def delete(
         self, mem_cube_id: str, memory_id: str | list[str], user_id: str | None = None
@@ -359,12 +428,12 @@ class MOS:
         user = self._user(user_id)
         cube_id = self._cube(user, mem_cube_id)
         ids: list[JsonValue] = [memory_id] if isinstance(memory_id, str) else list(memory_id)
-        self._op("write", "delete", user, cube_id, memory_ids=ids)
+        self._op("delete", user, cube_id, memory_ids=ids)
 
     def delete_all(self, mem_cube_id: str | None = None, user_id: str | None = None) -> None:
         """Delete every textual memory of a cube (the user's first cube by default)."""
         user = self._user(user_id)
-        self._op("write", "delete_all", user, self._cube(user, mem_cube_id))
+        self._op("delete_all", user, self._cube(user, mem_cube_id))
 
     def dump(
         self, dump_dir: str | Path, user_id: str | None = None, mem_cube_id: str | None = None
@@ -372,7 +441,7 @@ class MOS:
         """Write a cube (config + memories) into a new directory ``dump_dir``."""
         user = self._user(user_id)
         target = Path(dump_dir).expanduser().absolute()
-        self._op("read", "dump", user, self._cube(user, mem_cube_id), dir=str(target))
+        self._op("dump", user, self._cube(user, mem_cube_id), dir=str(target))
 
     def load(
         self, load_dir: str | Path, user_id: str | None = None, mem_cube_id: str | None = None
@@ -380,7 +449,7 @@ class MOS:
         """Replace a cube's memories with those dumped in ``load_dir`` (which is only read)."""
         user = self._user(user_id)
         source = Path(load_dir).expanduser().absolute()
-        self._op("write", "load", user, self._cube(user, mem_cube_id), dir=str(source))
+        self._op("load", user, self._cube(user, mem_cube_id), dir=str(source))
 
     def new_kv_id(self) -> str:
         """A fresh id for an activation memory item (the handle's extract uses it)."""

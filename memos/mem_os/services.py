@@ -4,6 +4,11 @@ The stack (Redis + ArcadeDB) is started by :mod:`memos.embedded.stack`. The sche
 one Celery worker are started here as detached processes and recorded in the stack state, so
 ``memos status`` lists them and ``memos down`` stops them by PID. A file lock keeps two MOS
 processes from starting two daemons at once.
+
+Every process started here gets ``MEMOS_HOME`` set to the data home, so the daemon, the worker
+and the graph stores they open (``uri: embedded``) all use the stack of that one home, whatever
+the application's environment says. In the application itself, :func:`embedded_graph_store`
+reaches the same stack without reading ``MEMOS_HOME``.
 """
 
 from __future__ import annotations
@@ -18,15 +23,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from memos.configs.graph_db import EMBEDDED_URI, BaseGraphDBConfig, GraphDBConfigFactory
 from memos.configs.loader import memos_home
 from memos.configs.mem_os import EmbeddedSettings
 from memos.embedded import procs
 from memos.embedded.stack import EmbeddedStack
 from memos.embedded.state import ProcessRecord, StackState
-from memos.errors import EmbeddedStackError
+from memos.errors import ConfigError, EmbeddedStackError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.health import check_health
+
+if TYPE_CHECKING:
+    from memos.graph_dbs import GraphStore
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +162,35 @@ def _wait_for_daemon(config: SchedulerConfig, timeout_s: float, directory: Path)
         f"the scheduler daemon did not report healthy within {timeout_s:g} s; see "
         f"{directory}/scheduler-{config.prefix}.log"
     )
+
+
+def embedded_graph_store(home: Path, graph_db: GraphDBConfigFactory) -> GraphStore:
+    """A store on the ArcadeDB of ``home``'s running stack, for a ``uri: embedded`` config.
+
+    The connection comes from the stack state of ``home`` (not from ``$MEMOS_HOME``), and only
+    this store sees it: the config itself keeps ``uri: embedded``, so a cube dumped through the
+    store still writes no address or password into its ``config.json``.
+
+    Raises:
+        ConfigError: ``graph_db`` does not name the embedded stack;
+        EmbeddedStackError: no stack has been started in ``home``.
+    """
+    from memos.graph_dbs import GraphStore
+
+    config = graph_db.config
+    if not isinstance(config, BaseGraphDBConfig) or config.uri != EMBEDDED_URI:
+        raise ConfigError("embedded_graph_store needs a graph_db config with uri: embedded")
+    state = EmbeddedStack(home / "stack").read_state()
+    if state is None:
+        raise EmbeddedStackError(f"no embedded stack runs in {home}; start it with 'memos up'")
+    arcade = state.arcadedb
+    updates: dict[str, object] = {
+        "uri": arcade.bolt_url,
+        "user": arcade.user,
+        "password": arcade.password,
+        "db_name": arcade.database,
+        "home": None,
+    }
+    if "http_url" in type(config).model_fields:
+        updates["http_url"] = arcade.http_url
+    return GraphStore(config.model_copy(update=updates), dialect=graph_db.backend)

@@ -1,4 +1,4 @@
-"""The memory work behind MOS: plain handlers for add / query / answer / kv_refresh events.
+"""The memory work behind MOS: handlers for add / query / answer / manage / kv_refresh / reorganize.
 
 Importing this module registers the handlers (``handler_modules:
 ["memos.workers.memory_handlers"]``). Each handler is a broker-free function ``(event, ctx) ->
@@ -7,9 +7,11 @@ JSON``; tests call them directly with a :class:`HandlerContext`.
 Every handler checks access first: the event's user must own the cube or have been given it
 (the facade checks too; this second check is what holds when someone publishes events directly).
 
-Operations beyond the four event kinds (get, update, delete, dump, cube import, the activation
-memory handle, ...) travel as ``payload.options["op"]``: reads on ``query`` events, writes on
-``answer`` events. :func:`op_of` is the one place that maps an event to its operation.
+``add`` stores memories, ``query`` searches (and answers when ``chat`` is set), ``answer``
+records a turn. Every other facade operation (get, update, delete, dump, cube import, the
+activation memory handle, ...) is a ``manage`` event naming its operation in ``payload.op``;
+:func:`op_of` is the one place that maps an event to its operation. ``reorganize`` events come
+from the add path (:mod:`memos.workers.memory_reorganize`) or from ``MOS.reorganize``.
 
 Effects outside Redis are idempotent on the event's key: new memory ids are ``uuid5`` of it, and
 imports and loads replace rather than append, so a replayed event leaves the same state.
@@ -36,6 +38,7 @@ from memos.mem_cube.managed import ManagedCubes, counts, require_slot
 from memos.mem_os.prompts import ChatContext, chat_messages
 from memos.mem_os.registry import Registry
 from memos.memories.textual.item import TextualMemoryItem
+from memos.workers import memory_reorganize as reorganize_jobs
 from memos.workers.handlers import HandlerContext, register_handler
 
 logger = logging.getLogger(__name__)
@@ -46,23 +49,14 @@ DEFAULT_TOP_K = 5
 DEFAULT_WORKING_MEMORY_CAPACITY = 20
 MAX_RECORDED_TURNS = 200
 
-READ_OPS = frozenset(
-    {"search", "get", "get_all", "dump", "kv_get", "kv_get_all", "kv_get_cache", "working_memory"}
-)
-WRITE_OPS = frozenset(
-    {
-        "answer",
-        "update",
-        "delete",
-        "delete_all",
-        "load",
-        "import",
-        "drop",
-        "kv_add",
-        "kv_delete",
-        "kv_delete_all",
-    }
-)
+#: The operation of each event type that carries exactly one.
+_OP_BY_TYPE = {
+    "add": "add",
+    "query": "search",
+    "answer": "answer",
+    "kv_refresh": "kv_refresh",
+    "reorganize": "reorganize",
+}
 
 _state_lock = threading.Lock()
 _cubes: dict[tuple[str, str], ManagedCubes] = {}
@@ -73,26 +67,17 @@ _llms: dict[str, Any] = {}
 
 
 def op_of(event: Any) -> str:
-    """The operation an event asks for (see the module docstring)."""
-    options = getattr(event.payload, "options", {}) or {}
-    requested = options.get("op")
-    if event.type == "add":
-        return "add"
-    if event.type == "kv_refresh":
-        return "kv_refresh"
-    if event.type == "query":
-        op = str(requested or "search")
-        allowed = READ_OPS
-    elif event.type == "answer":
-        op = str(requested or "answer")
-        allowed = WRITE_OPS
-    else:
+    """The operation an event asks for: ``payload.op`` of a ``manage`` event, else its type's."""
+    if event.type == "manage":
+        op = str(event.payload.op)
+        if op not in MANAGE_OPS:
+            raise EventValidationError(
+                f"unknown manage operation {op!r}; known: {', '.join(sorted(MANAGE_OPS))}"
+            )
+        return op
+    if event.type not in _OP_BY_TYPE:
         raise EventValidationError(f"memory handlers do not apply {event.type!r} events")
-    if op not in allowed:
-        raise EventValidationError(
-            f"operation {op!r} cannot ride on a {event.type!r} event; allowed: {sorted(allowed)}"
-        )
-    return op
+    return _OP_BY_TYPE[event.type]
 
 
 def registry_for(ctx: HandlerContext) -> Registry:
@@ -229,6 +214,9 @@ def handle_add(event: Any, ctx: HandlerContext) -> JsonValue:
     if _is_tree(cube):
         items = _with_ids(event, _tree_items(event))
         ids = list(text_mem.add(items)) if items else []
+        settings = reorganize_jobs.settings_from(_options(event))
+        if settings is not None and reorganize_jobs.is_enabled(settings, text_mem.config):
+            reorganize_jobs.schedule_after_add(ctx, event, settings)
     else:
         items = _with_ids(event, _general_items(event, cube))
         # A replay finds its derived ids already stored: add only the missing ones.
@@ -281,10 +269,7 @@ def _kv_summaries(cube: GeneralMemCube) -> list[Any]:
 
 
 def handle_query(event: Any, ctx: HandlerContext) -> JsonValue:
-    """Search (op ``search``), optionally answer (``chat=True``); or another read operation."""
-    op = op_of(event)
-    if op != "search":
-        return _READS[op](event, ctx)
+    """Search the user's cubes, and answer with the chat model when ``chat=True``."""
     payload = event.payload
     options = _options(event)
     top_k = payload.top_k or int(options.get("top_k", DEFAULT_TOP_K))
@@ -350,35 +335,46 @@ def _record_turn(ctx: HandlerContext, cube_id: str, session: str, query: str, an
     ctx.tx.ltrim(key, -MAX_RECORDED_TURNS, -1)
 
 
-# -- answer and the write operations ------------------------------------------------------
+# -- answer, manage and reorganize -------------------------------------------------------
 
 
 def handle_answer(event: Any, ctx: HandlerContext) -> JsonValue:
-    """Record a generated answer (op ``answer``), or apply a write operation."""
+    """Record a generated answer as a turn of the session."""
+    registry_for(ctx).check_access(event.user_id, event.cube_id)
+    _record_turn(ctx, event.cube_id, _session(event), event.payload.query, event.payload.answer)
+    return {"recorded": True}
+
+
+def handle_manage(event: Any, ctx: HandlerContext) -> JsonValue:
+    """Apply a management operation (``payload.op`` with ``payload.args``) to the cube."""
     op = op_of(event)
     registry_for(ctx).check_access(event.user_id, event.cube_id)
-    if op == "answer":
-        _record_turn(ctx, event.cube_id, _session(event), event.payload.query, event.payload.answer)
-        return {"recorded": True}
-    return _WRITES[op](event, ctx)
+    return MANAGE_OPS[op](event, ctx)
+
+
+def handle_reorganize(event: Any, ctx: HandlerContext) -> JsonValue:
+    """Reorganise a tree cube once, within its deadline and under its lock; returns the report."""
+    registry_for(ctx).check_access(event.user_id, event.cube_id)
+    cube = cubes_for(ctx).get(event.cube_id)
+    if not _is_tree(cube):
+        raise MemoryOperationError(
+            f"cube {event.cube_id!r} has a {cube.config.text_mem.backend} textual memory; only "
+            "tree_text memories are reorganised"
+        )
+    return reorganize_jobs.run_reorganize(event, ctx, cube.text_mem)
 
 
 def _args(event: Any) -> dict[str, Any]:
-    args = _options(event).get("args") or {}
-    if not isinstance(args, dict):
-        raise EventValidationError("options.args must be an object")
-    return args
+    return dict(event.payload.args)
 
 
 def _op_get(event: Any, ctx: HandlerContext) -> JsonValue:
-    registry_for(ctx).check_access(event.user_id, event.cube_id)
     cube = cubes_for(ctx).get(event.cube_id)
     item = require_slot(cube, "text_mem").get(str(_args(event)["memory_id"]))
     return item.to_dict()  # type: ignore[no-any-return]
 
 
 def _op_get_all(event: Any, ctx: HandlerContext) -> JsonValue:
-    registry_for(ctx).check_access(event.user_id, event.cube_id)
     cube = cubes_for(ctx).get(event.cube_id)
     text: Any = []
     if cube.text_mem is not None:
@@ -392,7 +388,6 @@ def _op_get_all(event: Any, ctx: HandlerContext) -> JsonValue:
 
 
 def _op_dump(event: Any, ctx: HandlerContext) -> JsonValue:
-    registry_for(ctx).check_access(event.user_id, event.cube_id)
     cube = cubes_for(ctx).get(event.cube_id)
     target = Path(str(_args(event)["dir"]))
     cube.dump(target)
@@ -400,7 +395,6 @@ def _op_dump(event: Any, ctx: HandlerContext) -> JsonValue:
 
 
 def _op_working_memory(event: Any, ctx: HandlerContext) -> JsonValue:
-    registry_for(ctx).check_access(event.user_id, event.cube_id)
     raw = ctx.redis.lrange(working_memory_key(ctx, event.cube_id, _session(event)), 0, -1)
     return [json.loads(entry) for entry in raw]
 
@@ -476,6 +470,7 @@ def _op_import(event: Any, ctx: HandlerContext) -> JsonValue:
 
 def _op_drop(event: Any, ctx: HandlerContext) -> JsonValue:
     cubes_for(ctx).drop(event.cube_id)
+    ctx.tx.delete(*reorganize_jobs.cube_keys(ctx.keys, event.cube_id))
     return {"cube_id": event.cube_id, "dropped": True}
 
 
@@ -535,7 +530,7 @@ def handle_kv_refresh(event: Any, ctx: HandlerContext) -> JsonValue:
     }
 
 
-_READS: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
+MANAGE_OPS: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
     "get": _op_get,
     "get_all": _op_get_all,
     "dump": _op_dump,
@@ -543,8 +538,6 @@ _READS: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
     "kv_get": _op_kv_get,
     "kv_get_all": _op_kv_get_all,
     "kv_get_cache": _op_kv_get_cache,
-}
-_WRITES: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
     "update": _op_update,
     "delete": _op_delete,
     "delete_all": _op_delete_all,
@@ -558,11 +551,13 @@ _WRITES: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
 
 
 def register() -> None:
-    """Register the four handlers (importing this module does it once)."""
+    """Register the handlers (importing this module does it once)."""
     register_handler("add", handle_add)
     register_handler("query", handle_query)
     register_handler("answer", handle_answer)
+    register_handler("manage", handle_manage)
     register_handler("kv_refresh", handle_kv_refresh)
+    register_handler("reorganize", handle_reorganize)
 
 
 register()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,9 @@ from memos.configs.mem_os import MOSConfig
 from memos.errors import AccessDeniedError, EventTimeoutError
 from memos.mem_cube.general import GeneralMemCube
 from memos.mem_os.main import MOS
+from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import make_event
+from memos.workers.memory_reorganize import report_key
 from tests.examples.conftest import stop_services
 from tests.mem_os.helpers import snapshot, tree_cube_config
 
@@ -27,8 +31,9 @@ def prefix() -> str:
 @pytest.fixture(scope="module")
 def mos(embedded_stack: object, memos_home: Path, prefix: str) -> Iterator[MOS]:
     """A MOS that starts its own daemon + worker (by PID, stopped at the end)."""
-    # Cube objects built in this process (register_mem_cube(GeneralMemCube)) reach the graph
-    # of the stack named by MEMOS_HOME: point it at the session's stack, not ~/.memos.
+    # The tests dump cube objects themselves (GeneralMemCube(...).dump, outside MOS), which
+    # reach the stack named by MEMOS_HOME: point it at the session's stack, not ~/.memos.
+    # (MOS itself needs no MEMOS_HOME: see test_data_home.py.)
     patch = pytest.MonkeyPatch()
     patch.setenv("MEMOS_HOME", str(memos_home))
     config = MOSConfig.model_validate(
@@ -37,6 +42,7 @@ def mos(embedded_stack: object, memos_home: Path, prefix: str) -> Iterator[MOS]:
             "embedded": {"home": str(memos_home)},
             "scheduler": {"prefix": prefix, "block_ms": 200},
             "event_timeout_s": 240,
+            "reorganize": {"enabled": True, "every_n_adds": 3, "config": {"hierarchy": False}},
         }
     )
     facade = MOS(config)
@@ -122,3 +128,39 @@ def test_timeout_on_the_real_bus(mos: MOS, memos_home: Path, prefix: str) -> Non
             impatient.register_mem_cube(GeneralMemCube(tree_cube_config(cube_id)))
     finally:
         impatient.close()
+
+
+def test_reorganize_runs_by_itself_after_n_adds(mos: MOS, prefix: str) -> None:
+    cube_id = f"auto_{uuid.uuid4().hex[:6]}"
+    mos.register_mem_cube(GeneralMemCube(tree_cube_config(cube_id)))
+    texts = [
+        "Caroline adopted a beagle named Rex.",
+        "Caroline adopted a beagle called Rex.",
+        "Caroline has adopted a beagle named Rex.",
+    ]
+    ids = [mos.add(memory_content=text, mem_cube_id=cube_id)[0] for text in texts]
+    assert len(set(ids)) == 3
+
+    # Nobody asked for it: the third add made the cube due and a worker reorganised it.
+    key = report_key(SchedulerKeys(prefix), cube_id)
+    deadline = time.monotonic() + 180
+    while (stored := mos._redis.get(key)) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stored is not None, "no reorganisation ran after 3 adds"
+    report = json.loads(stored)
+    assert report["dedup"]["groups_merged"] == 1 and report["dedup"]["originals_archived"] == 3
+
+    graph = mos.get_all(mem_cube_id=cube_id)["text_mem"][0]["memories"]
+    status = {n["id"]: n["metadata"]["status"] for n in graph["nodes"]}
+    lineage = [(e["source"], e["target"]) for e in graph["edges"] if e["type"] == "MERGED_TO"]
+    assert sorted(source for source, _ in lineage) == sorted(ids)
+    assert {status[i] for i in ids} == {"archived"}
+    assert {status[target] for _, target in lineage} == {"activated"}
+
+    # On demand, through the facade: the cube is already organised, so nothing changes.
+    again = mos.reorganize(cube_id)
+    assert again["cube_id"] == cube_id and again["skipped"] is None
+    assert again["dedup"]["groups_merged"] == 0 and again["nodes_read"] == 4
+    mos.create_user("carol")
+    with pytest.raises(AccessDeniedError):
+        mos.reorganize(cube_id, user_id="carol")
