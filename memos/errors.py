@@ -21,7 +21,8 @@ layer, so callers can catch as broadly or as narrowly as they need::
     ├── AccessDeniedError                a user touched a cube they do not own and was not shared
     └── SchedulerError                   the event bus or daemon failed
         ├── EventValidationError            an event is malformed or too large
-        └── EventTimeoutError               a result did not arrive in time (the event is still tracked)
+        ├── EventTimeoutError               a result did not arrive in time (the event is still tracked)
+        └── CubeLockBusyError               another worker holds the cube's background-work lock
 
 Errors from redis, neo4j, Celery and HTTP clients are translated at the boundary with
 ``raise ... from exc`` so the original stays attached.
@@ -129,4 +130,16 @@ class EventTimeoutError(SchedulerError):
         super().__init__(
             f"no result for event {event_id} within {timeout_s:g} s; the event is still queued "
             "and will be applied"
+        )
+
+
+class CubeLockBusyError(SchedulerError):
+    """Another worker holds the lock of this cube's background work (e.g. reorganisation)."""
+
+    def __init__(self, cube_id: str, waited_s: float) -> None:
+        self.cube_id = cube_id
+        self.waited_s = waited_s
+        super().__init__(
+            f"cube {cube_id!r} is locked by another worker (waited {waited_s:g} s); "
+            "the run will be retried later"
         )
