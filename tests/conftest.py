@@ -44,6 +44,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _restore_handler_registry() -> Iterator[None]:
+    """Handlers a test registers in this process do not leak into the next test."""
+    from memos.workers.handlers import restore_registry, snapshot_registry
+
+    saved = snapshot_registry()
+    yield
+    restore_registry(saved)
+
+
 @pytest.fixture(scope="session")
 def memos_home() -> Path:
     """The data home private to this test run (``$MEMOS_HOME`` as the session set it)."""

@@ -124,7 +124,25 @@ def import_handler_modules(modules: Iterable[str]) -> None:
     """Import modules whose import registers handlers (config ``handler_modules``)."""
     for name in modules:
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
         except ImportError as exc:
             raise SchedulerError(f"handler module {name!r} cannot be imported: {exc}") from exc
+        # A module may register at import, or expose register() so that importing it (for its
+        # helpers, or in a process that uses other handlers) has no side effect.
+        register = getattr(module, "register", None)
+        if callable(register):
+            register()
         logger.info("handler module %s imported", name)
+
+
+def snapshot_registry() -> dict[str, HandlerSpec]:
+    """A copy of the registry, to put back later with :func:`restore_registry` (tests)."""
+    with _lock:
+        return dict(_registry)
+
+
+def restore_registry(snapshot: dict[str, HandlerSpec]) -> None:
+    """Replace the registry with ``snapshot``."""
+    with _lock:
+        _registry.clear()
+        _registry.update(snapshot)

@@ -39,7 +39,7 @@ from memos.mem_os.prompts import ChatContext, chat_messages
 from memos.mem_os.registry import Registry
 from memos.memories.textual.item import TextualMemoryItem
 from memos.workers import memory_reorganize as reorganize_jobs
-from memos.workers.handlers import HandlerContext, register_handler
+from memos.workers.handlers import Handler, HandlerContext, register_handler
 
 logger = logging.getLogger(__name__)
 
@@ -550,14 +550,22 @@ MANAGE_OPS: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
 }
 
 
-def register() -> None:
-    """Register the handlers (importing this module does it once)."""
-    register_handler("add", handle_add)
-    register_handler("query", handle_query)
-    register_handler("answer", handle_answer)
-    register_handler("manage", handle_manage)
-    register_handler("kv_refresh", handle_kv_refresh)
-    register_handler("reorganize", handle_reorganize)
+def register(*, replace: bool = False) -> None:
+    """Register the memory handlers; a worker does it through config ``handler_modules``.
+
+    Importing this module registers nothing, so a process can import it (tests, tools) while
+    other handlers are registered; ``replace=True`` swaps them for these.
+    """
+    for event_type, handler in MEMORY_HANDLERS.items():
+        register_handler(event_type, handler, replace=replace)
 
 
-register()
+#: The event type each memory handler serves.
+MEMORY_HANDLERS: dict[str, Handler] = {
+    "add": handle_add,
+    "query": handle_query,
+    "answer": handle_answer,
+    "manage": handle_manage,
+    "kv_refresh": handle_kv_refresh,
+    "reorganize": handle_reorganize,
+}

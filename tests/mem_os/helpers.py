@@ -55,8 +55,12 @@ def snapshot(directory: Path) -> dict[str, Any]:
 
 def run_locally(client: redis.Redis, keys: SchedulerKeys) -> Callable[[Any], Any]:
     """Apply an event with its registered handler in process, committing ctx.tx afterwards."""
-    from memos.workers import memory_handlers  # noqa: F401  (registers the handlers)
+    from memos.workers import memory_handlers
     from memos.workers.handlers import HandlerContext, get_handler
+
+    # Other suites register their own test handlers in this process; the session fixture in
+    # tests/conftest.py puts the registry back after each test.
+    memory_handlers.register(replace=True)
 
     def run(event: Any) -> Any:
         spec = get_handler(event.type)

@@ -4,9 +4,10 @@ Imported by the daemon (inline execution) and by Celery worker subprocesses thro
 ``handler_modules = ("effect_handlers",)``.
 
 Payload ``options`` steer them: ``sleep_s`` (work time), ``fail`` (always raise: a poison event),
-``fail_unless_key`` (raise until that Redis key exists), ``crash`` (end the whole process at once,
-as a segfault or the OOM killer would: the daemon itself when executed inline). Query events are
-timed with the search-latency helper, as the real search handler does.
+``fail_unless_key`` (raise until that Redis key exists), ``block_until_key`` (work until that
+Redis key exists, at most 120 s: a long handler that ends on cue), ``crash`` (end the whole
+process at once, as a segfault or the OOM killer would: the daemon itself when executed inline).
+Query events are timed with the search-latency helper, as the real search handler does.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def record_effect(event: Any, ctx: HandlerContext) -> dict[str, Any]:
     if event.type == "query":
         with search_timer("test"):
             time.sleep(0.001)
+    cue = options.get("block_until_key")
+    if cue:
+        deadline = time.monotonic() + 120
+        while not ctx.redis.exists(str(cue)) and time.monotonic() < deadline:
+            time.sleep(0.05)
     if options.get("sleep_s"):
         time.sleep(float(options["sleep_s"]))
     if options.get("fail"):
@@ -52,5 +58,10 @@ def record_effect(event: Any, ctx: HandlerContext) -> dict[str, Any]:
     return {"type": event.type, "key": event.key, "attempt": ctx.attempt}
 
 
-for _type in EVENT_TYPES:
-    register_handler(_type, record_effect, replace=True)
+def register() -> None:
+    """Serve every event type with :func:`record_effect` (workers call this via handler_modules)."""
+    for event_type in EVENT_TYPES:
+        register_handler(event_type, record_effect, replace=True)
+
+
+register()

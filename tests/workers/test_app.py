@@ -36,6 +36,8 @@ def test_app_settings_are_json_only_and_late_ack(worker_config) -> None:
 def test_registry_refuses_silent_replacement() -> None:
     import effect_handlers
 
+    effect_handlers.register()
+
     def other(event, ctx):
         return None
 
@@ -71,3 +73,25 @@ def test_task_rejects_a_misrouted_event(worker_config) -> None:
     out = app.tasks[TASK_BY_TYPE["add"]].apply(args=[query.model_dump_json(), "t", None]).get()
     assert not out["result"]["ok"] and out["result"]["error"]["type"] == "EventValidationError"
     assert out["retryable"] is False
+
+
+def test_task_of_another_prefix_is_not_applied_under_ours(worker_config) -> None:
+    # Queue names are shared by every prefix on one broker: a worker must not apply another
+    # deployment's event with its own keys (that would record a stranger's effect as ours).
+    config = worker_config()
+    other = config.model_copy(update={"prefix": f"{config.prefix}x"})
+    app = create_app(config)
+    event = make_event("add", user_id="u", cube_id="c1", payload={"memory_content": "m"})
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    foreign_notify = other.keys.notify("d1")
+    task = app.tasks[TASK_BY_TYPE["add"]]
+    out = task.apply(args=[event.model_dump_json(), "tok", foreign_notify]).get()
+    assert out == {"skipped": "foreign prefix"}
+    assert client.llen(f"{config.prefix}:effects:c1") == 0
+    assert client.llen(foreign_notify) == 0
+    assert not client.exists(config.keys.done(event.key))
+    own = task.apply(args=[event.model_dump_json(), "tok", config.keys.notify("d1")]).get()
+    assert own["result"]["ok"] and client.lrange(f"{config.prefix}:effects:c1", 0, -1) == [
+        event.key
+    ]
+    client.close()

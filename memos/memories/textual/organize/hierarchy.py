@@ -124,6 +124,9 @@ def _cluster(matrix: npt.NDArray[np.float32], config: ReorganizeConfig) -> npt.N
         spherical=True,
         verbose=False,
         min_points_per_centroid=1,
+        # Several restarts, keeping the best objective: one unlucky seeding can split a clear
+        # topic in two and merge two others.
+        nredo=5,
     )
     kmeans.train(matrix)
     _, labels = kmeans.index.search(matrix, 1)
@@ -202,6 +205,9 @@ def plan_hierarchy(
     )
     if len(leaves) < 2 * config.cluster_min_size:
         return []
+    # k-means seeds from row positions: order rows by content (not by random ids or the store's
+    # return order) so the same memories always give the same clusters.
+    leaves = sorted(leaves, key=lambda p: (str(p["memory"]), str(p["id"])))
     faiss.omp_set_num_threads(config.faiss_threads)
     matrix = embedding_matrix(leaves, dim)
     labels = _cluster(matrix, config)
