@@ -5,7 +5,7 @@ layer, so callers can catch as broadly or as narrowly as they need::
 
     MemOSError
     ├── ConfigError                      a config file or object is invalid (names file and key)
-    ├── EmbeddedStackError               the embedded Redis / ArcadeDB could not start, stop or answer
+    ├── EmbeddedStackError               embedded Redis / ArcadeDB failed to start, stop or answer
     ├── BackendError                     a model or store backend failed
     │   ├── EmbedderError                   an embedding model is missing or failed
     │   ├── LLMError                        a chat model is missing, unreachable or failed
@@ -15,13 +15,13 @@ layer, so callers can catch as broadly or as narrowly as they need::
     ├── MemoryOperationError             a memory operation was given something it cannot do
     │   ├── InvalidMemoryInputError         empty / non-string text, malformed item
     │   ├── MemoryNotFoundError             an id that does not exist (in this cube)
-    │   ├── DumpFormatError                 a dump directory is missing, corrupt or from another version
+    │   ├── DumpFormatError                 a dump is missing, corrupt or from another version
     │   └── KVCacheCompatibilityError       a KV cache built by another model or tokenizer
     ├── ExtractionError                  the MemReader could not turn input into memories
     ├── AccessDeniedError                a user touched a cube they do not own and was not shared
     └── SchedulerError                   the event bus or daemon failed
         ├── EventValidationError            an event is malformed or too large
-        ├── EventTimeoutError               a result did not arrive in time (the event is still tracked)
+        ├── EventTimeoutError               no result in time (the event is still tracked)
         └── CubeLockBusyError               another worker holds the cube's background-work lock
 
 Errors from redis, neo4j, Celery and HTTP clients are translated at the boundary with

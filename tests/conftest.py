@@ -22,8 +22,8 @@ import pytest
 
 # Tests never touch the real data home (~/.memos, or a MEMOS_HOME exported for production use,
 # such as the Docker image's /var/lib/memos): every test session gets its own, set before
-# anything reads MEMOS_HOME. Converted models land in it too, so the packaged GGUF is converted
-# once per machine (MEMOS_MODEL_CACHE below). MEMOS_TEST_HOME names a home to use (and keep) instead.
+# anything reads MEMOS_HOME. Converted models go to a machine-wide cache instead
+# (MEMOS_MODEL_CACHE below). MEMOS_TEST_HOME names a home to use (and keep) instead.
 _KEPT_HOME = os.environ.get("MEMOS_TEST_HOME")
 SESSION_HOME = Path(_KEPT_HOME or tempfile.mkdtemp(prefix="memos-test-home-")).absolute()
 SESSION_HOME.mkdir(parents=True, exist_ok=True)
