@@ -8,6 +8,7 @@ Users, cubes and shares live in Redis (:mod:`memos.mem_os.registry`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -127,6 +128,7 @@ class MOS:
         cube_id: str,
         payload: dict[str, Any],
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         event = make_event(
             event_type,
@@ -134,6 +136,7 @@ class MOS:
             cube_id=cube_id,
             session_id=session_id or self.session_id,
             payload=payload,
+            idempotency_key=idempotency_key,
         )
         result = self.transport.publish_and_wait(event, self.config.event_timeout_s)
         return _unwrap(result, user_id, cube_id)
@@ -286,8 +289,14 @@ class MOS:
         mem_cube_id: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[str]:
-        """Add messages, a plain memory or a document to a cube; returns the stored ids."""
+        """Add messages, a plain memory or a document to a cube; returns the stored ids.
+
+        ``idempotency_key`` (``[A-Za-z0-9_.:-]{1,128}``) makes a retry safe: a caller whose add
+        failed mid-way (a timeout, the bus restarting) calls again with the same key, and the add
+        has exactly one effect; the retry returns the same ids. Without it every call is a new add.
+        """
         user = self._user(user_id)
         cube_id = self._cube(user, mem_cube_id)
         payload: dict[str, Any] = {
@@ -299,7 +308,8 @@ class MOS:
                 "reorganize": self.config.reorganize.model_dump(mode="json"),
             },
         }
-        result = self._send("add", user, cube_id, payload, session_id)
+        key = idempotency_key and _scoped_key("add", user, cube_id, idempotency_key)
+        result = self._send("add", user, cube_id, payload, session_id, key)
         return list(result["added_ids"])
 
     def reorganize(
@@ -454,6 +464,20 @@ class MOS:
     def new_kv_id(self) -> str:
         """A fresh id for an activation memory item (the handle's extract uses it)."""
         return str(uuid.uuid4())
+
+
+def _scoped_key(op: str, user_id: str, cube_id: str, key: str) -> str:
+    """The bus's idempotency key for a caller's ``key``, private to the user and cube.
+
+    Done markers are global on the bus: scoping keeps one tenant's key from ever matching (and
+    returning the stored result of) another tenant's event that happens to use the same key.
+    """
+    if not is_valid_cube_id(key):
+        raise MemoryOperationError(
+            f"invalid idempotency_key {key!r}: use 1-128 characters from [A-Za-z0-9_.:-]"
+        )
+    digest = hashlib.sha256(f"{op}\0{user_id}\0{cube_id}\0{key}".encode()).hexdigest()
+    return f"{op}:{digest[:48]}"
 
 
 def _unwrap(result: EventResult, user_id: str, cube_id: str) -> Any:
