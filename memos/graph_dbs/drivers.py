@@ -69,6 +69,9 @@ def acquire_driver(target: ConnectionTarget) -> neo4j.Driver:
                     # Fail in seconds, not minutes, when the server is down.
                     connection_timeout=CONNECTION_TIMEOUT_S,
                     max_transaction_retry_time=MAX_RETRY_TIME_S,
+                    # Check a pooled connection before reuse: after a graph-server restart the
+                    # pool holds dead sockets, and handing one out fails the next query.
+                    liveness_check_timeout=0,
                 )
             except (neo4j_exc.Neo4jError, neo4j_exc.DriverError, ValueError) as exc:
                 raise GraphStoreError(

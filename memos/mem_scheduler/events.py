@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticSerializationError
 
 from memos.errors import EventValidationError
 
@@ -135,8 +136,18 @@ class _EventBase(_Model):
         return self.idempotency_key
 
     def to_json(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> str:
-        """Serialise for the wire, refusing events larger than ``max_event_bytes``."""
-        text = self.model_dump_json()
+        """Serialise for the wire, refusing events larger than ``max_event_bytes``.
+
+        Text that is not valid Unicode (lone surrogates, e.g. from a bad decode) cannot be
+        written as JSON: it is refused with :class:`EventValidationError`, never mangled.
+        """
+        try:
+            text = self.model_dump_json()
+        except PydanticSerializationError as exc:
+            raise EventValidationError(
+                f"event {self.id} cannot be serialised: {exc}; text must be valid Unicode "
+                "(no lone surrogates)"
+            ) from exc
         size = len(text.encode("utf-8"))
         if size > max_event_bytes:
             raise EventValidationError(
