@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import QUEUE_BY_TYPE, TASK_BY_TYPE
 from memos.mem_scheduler.events import EventResult
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
+from memos.mem_scheduler.threads import DaemonThreadPool
 from memos.observability.logging import event_context
 from memos.workers.handlers import find_handler
 
@@ -37,7 +38,7 @@ class EventExecutor(Protocol):
         ...
 
     def close(self) -> None:
-        """Release threads and connections."""
+        """Release threads and connections without waiting for attempts still running."""
         ...
 
 
@@ -47,7 +48,8 @@ class CeleryExecutor:
     def __init__(self, app: Celery) -> None:
         self._app = app
         # kombu publishing is blocking I/O; one thread keeps it off the event loop and serial.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memos-celery-send")
+        # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
+        self._pool = DaemonThreadPool(1, "memos-celery-send")
 
     async def submit(self, event: Any, token: str, notify_key: str) -> None:
         """Publish the task; translates broker errors to :class:`SchedulerError`."""
@@ -62,13 +64,14 @@ class CeleryExecutor:
             ignore_result=True,
         )
         try:
-            await asyncio.get_running_loop().run_in_executor(self._pool, send)
+            await asyncio.wrap_future(self._pool.submit(send))
         except Exception as exc:
             raise SchedulerError(f"cannot send event {event.id} to Celery: {exc}") from exc
 
     def close(self) -> None:
-        """Stop the sending thread."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the sending thread (a publish in progress is abandoned; the entry stays pending)."""
+        if self._pool.close():
+            logger.warning("a Celery publish was still running at shutdown; abandoned")
 
 
 class InlineExecutor:
@@ -77,10 +80,10 @@ class InlineExecutor:
     def __init__(self, config: SchedulerConfig) -> None:
         self._config = config
         self._client = redis.Redis.from_url(config.redis_url, socket_timeout=None)
-        self._pool = ThreadPoolExecutor(
-            max_workers=config.max_in_flight, thread_name_prefix="memos-inline"
-        )
-        self._futures: set[Future[Any]] = set()
+        # Daemon threads: the daemon's shutdown waits for them only up to shutdown_grace_s (in
+        # MemScheduler) and a handler still running then is abandoned, never joined.
+        self._pool = DaemonThreadPool(config.max_in_flight, "memos-inline")
+        self._futures: set[Future[None]] = set()
 
     async def submit(self, event: Any, token: str, notify_key: str) -> None:
         """Start the handler in a thread; its outcome is pushed to ``notify_key``."""
@@ -120,6 +123,12 @@ class InlineExecutor:
             logger.exception("inline execution of event %s failed outside its handler", event.id)
 
     def close(self) -> None:
-        """Wait for running handlers, then close the connection pool."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the threads without waiting for handlers still running, then the connections.
+
+        An abandoned handler has committed nothing (effects commit with its outcome in one
+        ``EXEC``); its entry was handed back and another replica runs it again.
+        """
+        running = self._pool.close()
+        if running:
+            logger.warning("%d inline handlers still running at shutdown; abandoned", running)
         self._client.close()

@@ -77,6 +77,16 @@ def run_event(
 ) -> dict[str, Any]:
     """The body shared by every task; returns the outcome as JSON (also the Celery result)."""
     config: SchedulerConfig = app.memos_config  # type: ignore[attr-defined]
+    if notify_key and not notify_key.startswith(config.keys.notify("")):
+        # Queue names are not prefixed, so deployments (prefixes) sharing one broker database
+        # share queues. Applying another prefix's event here would record its effects under
+        # ours; leave it alone: its own daemon retries it after task_timeout_s.
+        logger.warning(
+            "dropped a task of another deployment (its notify key is outside prefix %r); give "
+            "each deployment its own Redis database or broker",
+            config.prefix,
+        )
+        return {"skipped": "foreign prefix"}
     client = worker_redis(app)
     try:
         event = parse_event(event_json, max_event_bytes=config.max_event_bytes)

@@ -59,8 +59,8 @@ def test_event_that_kills_the_daemon_ends_in_the_dlq(make_config, procs, rclient
 
 
 def test_attempt_count_spans_failures_and_is_dropped_on_ack(make_config, procs, rclient) -> None:
-    # A long second backoff leaves time to fix the cause before the last attempt.
-    config = make_config(execution="inline", max_attempts=3, backoff_base_s=1.0, backoff_max_s=2.0)
+    # A long second backoff (5 s) leaves time to fix the cause before the last attempt.
+    config = make_config(execution="inline", max_attempts=3, backoff_base_s=2.5, backoff_max_s=5.0)
     gate = f"{config.prefix}:fixed"
     flaky = add("u1", "c1", fail_unless_key=gate)
     start_daemon(procs, config, "d1")
@@ -74,7 +74,14 @@ def test_attempt_count_spans_failures_and_is_dropped_on_ack(make_config, procs, 
             entry_id = rows[0][0] if rows else None
             return bool(entry_id) and rclient.get(config.keys.attempts(entry_id)) == "2"
 
+        def second_failed() -> bool:
+            # The count rises before an attempt runs: wait for the heartbeat to report the
+            # second attempt's failure, or the gate might be set while that attempt still runs.
+            raw = rclient.get(config.keys.health("d1"))
+            return raw is not None and json.loads(raw)["failed"] >= 2
+
         wait_until(counted, 30)
+        wait_until(second_failed, 30)
         rclient.set(gate, "1")
         result = transport.await_result(flaky.id, None, 30)
     assert result.ok and result.result["attempt"] == 2  # the third attempt (0-based field)

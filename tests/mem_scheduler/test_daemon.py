@@ -26,6 +26,14 @@ from memos.mem_scheduler.transport import AsyncRedisEventTransport
 async def running(config: SchedulerConfig) -> AsyncIterator[MemScheduler]:
     scheduler = MemScheduler(config)
     task = asyncio.create_task(scheduler.run())
+    started = asyncio.create_task(scheduler.started.wait())
+    # Tests look at the consumer group right away: it must exist before they publish.
+    await asyncio.wait([task, started], timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if not started.done():
+        started.cancel()
+        if task.done():
+            task.result()  # raises what stopped the start
+        raise AssertionError("the scheduler did not start within 20 s")
     try:
         yield scheduler
     finally:

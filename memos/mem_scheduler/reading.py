@@ -1,0 +1,109 @@
+"""Reading: XREADGROUP into the read-ahead buffer, parsing entries, and worker outcomes.
+
+The reader has its own connection, so a blocking XREADGROUP never delays other commands, and it
+is cancelled mid-BLOCK at shutdown: whatever that read had delivered stays pending under our
+name and is handed back with everything else we hold (:meth:`.BookkeepingMixin._hand_back`).
+The notify loop BLPOPs outcomes that workers push to this replica's notify list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from memos.errors import EventValidationError
+from memos.mem_scheduler.bookkeeping import BookkeepingMixin
+from memos.mem_scheduler.constants import FIELD_CUBE, FIELD_EVENT, FIELD_SEQ
+from memos.mem_scheduler.events import parse_event
+from memos.mem_scheduler.fairness import StreamEntry
+from memos.mem_scheduler.idempotency import WorkerOutcome
+from memos.mem_scheduler.ordering import decode
+
+logger = logging.getLogger(__name__)
+
+
+class ReadingMixin(BookkeepingMixin):
+    """The reader and notify loops and entry parsing of one replica."""
+
+    async def _reader_loop(self, reader: aioredis.Redis) -> None:
+        cfg = self.config
+        while not self._stopping.is_set():
+            room = cfg.max_buffered - len(self._queue) - len(self._running)
+            if room <= 0:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), timeout=cfg.block_ms / 1000)
+                continue
+            try:
+                response: Any = await reader.xreadgroup(
+                    self.keys.group,
+                    self.consumer,
+                    {self.keys.events: ">"},
+                    count=min(cfg.read_count, room),
+                    block=cfg.block_ms,
+                )
+                for _stream, entries in response or []:
+                    for entry_id, fields in entries:
+                        await self._accept(decode(entry_id), fields)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("scheduler %s: read failed; backing off", self.consumer)
+                await asyncio.sleep(cfg.loop_error_backoff_s)
+
+    async def _accept(self, entry_id: str, fields: dict[Any, Any] | None) -> Any:
+        """Parse one stream entry into the buffer (returns its event), or dead-letter it."""
+        if not fields:
+            # Deleted from the stream while pending: nothing to run, just release it.
+            await self._ack(entry_id, None, None)
+            return None
+        data = {decode(k): v for k, v in fields.items()}
+        cube = decode(data[FIELD_CUBE]) if FIELD_CUBE in data else None
+        seq: int | None = None
+        raw_bytes = data.get(FIELD_EVENT)
+        raw = decode(raw_bytes) if raw_bytes is not None else ""
+        try:
+            if FIELD_SEQ in data:
+                try:
+                    seq = int(decode(data[FIELD_SEQ]))
+                except ValueError as exc:
+                    raise EventValidationError("stream field 'seq' is not an integer") from exc
+            if raw_bytes is None:
+                raise EventValidationError(f"stream entry has no {FIELD_EVENT!r} field")
+            event = parse_event(raw_bytes, max_event_bytes=self.config.max_event_bytes)
+            if cube is not None and cube != event.cube_id:
+                raise EventValidationError("stream field 'cube' differs from the event's cube")
+        except EventValidationError as exc:
+            self.counters.malformed += 1
+            self._metrics.events_total.labels(type="unknown", outcome="malformed").inc()
+            logger.warning("scheduler %s: malformed entry %s: %s", self.consumer, entry_id, exc)
+            await self._dead_letter(
+                entry_id, raw, None, cube, seq, "EventValidationError", str(exc), attempts=0
+            )
+            return None
+        if entry_id in self._running:
+            return event
+        if self._queue.push(StreamEntry(entry_id=entry_id, event=event, raw=raw, seq=seq)):
+            self._wakeup.set()
+        return event
+
+    async def _notify_loop(self, notifier: aioredis.Redis) -> None:
+        key = self.keys.notify(self.consumer)
+        while True:
+            try:
+                item = await notifier.blpop([key], timeout=1)
+                if item is None:
+                    continue
+                outcome = WorkerOutcome.model_validate_json(item[1])
+                future = self._waiting.get(outcome.token)
+                if future is not None and not future.done():
+                    future.set_result(outcome)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("scheduler %s: notify read failed; backing off", self.consumer)
+                await asyncio.sleep(self.config.loop_error_backoff_s)
