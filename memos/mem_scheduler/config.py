@@ -59,7 +59,10 @@ class SchedulerConfig(BaseConfig):
     max_in_flight: int = Field(32, ge=1, description="events executing at once (all cubes)")
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")
-    max_attempts: int = Field(3, ge=1)
+    # 5 attempts with 0.5 s doubling backoff span about 7.5 s (plus the graph driver's own 10 s
+    # of retries inside each attempt): enough to ride out a graph-server or Redis restart
+    # without dead-lettering the events in flight, as the reliability suite measured.
+    max_attempts: int = Field(5, ge=1)
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
     task_timeout_s: float = Field(300.0, gt=0, description="wait for one worker attempt")
