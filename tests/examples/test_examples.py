@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# Each example starts its own interpreter and loads models (15-35 s each): slow.
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+# Each example starts its own interpreter and loads models (15-35 s each). They are not marked
+# slow: running the five MemOS examples on a fresh machine is part of what CI must prove.
+pytestmark = [pytest.mark.services]
 
 
 def run_example(script: str, home: Path, stdin: str = "") -> str:
