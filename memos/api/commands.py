@@ -95,7 +95,9 @@ def _store(config: Path | None) -> tuple[redis.Redis, Registry, ApiKeyStore]:
     return client, Registry(client, prefix=scheduler.prefix), ApiKeyStore(client, scheduler.prefix)
 
 
-@api_key_app.command("create")
+@api_key_app.command(
+    "create", epilog="Example: memos api-key create --user alice --scopes read,write"
+)
 def create_key(
     user: Annotated[str, typer.Option("--user", help="the tenant (created when missing)")],
     scopes: Annotated[str, typer.Option("--scopes", help="comma-separated: read,write,admin")],
@@ -126,7 +128,7 @@ def create_key(
     typer.echo(f"key id {record.key_id} for user {user}, scopes {','.join(parsed)}", err=True)
 
 
-@api_key_app.command("list")
+@api_key_app.command("list", epilog="Example: memos api-key list --user alice")
 def list_keys(
     config: ConfigOption = None,
     user: Annotated[str | None, typer.Option("--user")] = None,
@@ -140,7 +142,7 @@ def list_keys(
         client.close()
 
 
-@api_key_app.command("revoke")
+@api_key_app.command("revoke", epilog="Example: memos api-key revoke 3f9c2a1b")
 def revoke_key(key_id: str, config: ConfigOption = None) -> None:
     """Revoke a key by its id."""
     client, _, store = _store(config)

@@ -53,7 +53,7 @@ def scheduler(
         typer.echo(ctx.get_help())
 
 
-@scheduler_app.command("run")
+@scheduler_app.command("run", epilog="Example: memos scheduler run -c config/embedded.yaml")
 def run(config: ConfigOption) -> None:
     """Run one daemon replica until SIGTERM."""
     from memos.mem_scheduler.daemon import run_scheduler
@@ -63,7 +63,7 @@ def run(config: ConfigOption) -> None:
     run_scheduler(loaded)
 
 
-@dlq_app.command("list")
+@dlq_app.command("list", epilog="Example: memos dlq list -c config/embedded.yaml --count 20")
 def dlq_list(config: ConfigOption, count: int = 100) -> None:
     """Print dead letters as JSON lines."""
     from memos.mem_scheduler.dlq import DeadLetterQueue
@@ -76,7 +76,7 @@ def dlq_list(config: ConfigOption, count: int = 100) -> None:
         queue.close()
 
 
-@dlq_app.command("retry")
+@dlq_app.command("retry", epilog="Example: memos dlq retry -c config/embedded.yaml 1718000000000-0")
 def dlq_retry(config: ConfigOption, dlq_id: str) -> None:
     """Re-publish a dead letter's event and remove it."""
     from memos.mem_scheduler.dlq import DeadLetterQueue
@@ -88,7 +88,7 @@ def dlq_retry(config: ConfigOption, dlq_id: str) -> None:
         queue.close()
 
 
-@dlq_app.command("drop")
+@dlq_app.command("drop", epilog="Example: memos dlq drop -c config/embedded.yaml 1718000000000-0")
 def dlq_drop(config: ConfigOption, dlq_id: str) -> None:
     """Delete a dead letter."""
     from memos.mem_scheduler.dlq import DeadLetterQueue
