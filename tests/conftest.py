@@ -30,9 +30,7 @@ SESSION_HOME.mkdir(parents=True, exist_ok=True)
 os.environ["MEMOS_HOME"] = str(SESSION_HOME)
 # Converting the packaged GGUF costs 20-60 s: share one conversion per machine across sessions
 # (and across the per-test homes some suites create), outside any real data home.
-os.environ.setdefault(
-    "MEMOS_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "memos-test-models")
-)
+os.environ.setdefault("MEMOS_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "memos-test-models"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -33,9 +33,7 @@ def new_memory_id() -> str:
 def validate_memory_text(text: Any) -> str:
     """Return ``text`` if it is a non-blank string, else raise :class:`InvalidMemoryInputError`."""
     if not isinstance(text, str):
-        raise InvalidMemoryInputError(
-            f"memory text must be a string, got {type(text).__name__}"
-        )
+        raise InvalidMemoryInputError(f"memory text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise InvalidMemoryInputError("memory text must not be empty or whitespace only")
     return text
