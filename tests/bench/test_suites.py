@@ -135,7 +135,7 @@ def test_memos_bench_delegates_to_the_dispatcher() -> None:
     assert "invalid choice: 'no-such-suite'" in proc.stderr
 
 
-@pytest.mark.slow
+# Not marked slow: CI runs every suite (tiny) with its sanity checks, about 5-9 minutes here.
 @pytest.mark.timeout(1500)
 def test_all_smoke_run_passes_its_checks(tmp_path: Path) -> None:
     """Every suite, tiny, as a subprocess: exit 0, one JSON key per suite, all checks passed."""
