@@ -6,10 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.__main__ import main
-from bench.locomo_recall import load_locomo, recall_at_k
+from bench.locomo_recall import (
+    HybridIndex,
+    load_locomo,
+    plain_tokens,
+    recall_at_k,
+    turn_document,
+)
 
 
 def synthetic_sample(sample_id: str) -> dict[str, Any]:
@@ -100,9 +107,38 @@ def test_load_locomo_messages_and_questions(data_file: Path) -> None:
     assert len(load_locomo(data_file, limit=1)) == 1
 
 
+def test_raw_turn_documents_name_the_speaker_and_caption(data_file: Path) -> None:
+    messages = load_locomo(data_file)[0].messages
+    assert turn_document(messages[0]) == "Ana: I adopted a grey cat called Pixel yesterday."
+    assert turn_document(messages[2]) == (
+        "Ana: Look at my garden. [shares an image: a photo of red tulips]"
+    )
+
+
+def test_plain_tokens_keep_every_word() -> None:
+    # the reference BM25 tokenizer drops nothing (unlike retrieval.keywords)
+    assert plain_tokens("What did Ana's cat, Pixel, do?") == [
+        "what", "did", "ana", "s", "cat", "pixel", "do"
+    ]  # fmt: skip
+
+
+def test_speaker_prefix_lets_bm25_find_a_speakers_turn(data_file: Path) -> None:
+    # "Ben" is only in the speaker prefix of his turns: indexing bare text could not rank
+    # them, the speaker-prefixed documents put both of his turns first.
+    messages = load_locomo(data_file)[0].messages
+    index = HybridIndex(
+        [turn_document(m) for m in messages],
+        [[m["message_id"]] for m in messages],
+        lambda texts: np.eye(len(texts), dtype=np.float32),
+        tokenize=plain_tokens,
+    )
+    top = [messages[i]["message_id"] for i in index.bm25("What did Ben say?", 2)]
+    assert sorted(top) == ["D1:2", "D2:1"]
+
+
 def test_cli_json_shape(data_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    systems = "fast-inproc,bm25,dense,rrf"
+    systems = "fast-inproc,bm25,bm25-kw,dense,rrf,rrf-tuned"
     assert main(["locomo-recall", "--data", str(data_file), "--json", str(out),
                  "--systems", systems]) == 0  # fmt: skip
     result = json.loads(out.read_text())["locomo-recall"]

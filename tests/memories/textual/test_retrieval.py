@@ -97,3 +97,14 @@ def test_mmr_edge_cases() -> None:
     assert mmr_diversify([("a", 1.0), ("b", 1.0)], {}, 5) == [("a", 1.0), ("b", 1.0)]
     with pytest.raises(ValueError, match="lambda_"):
         mmr_diversify([("a", 1.0)], {}, 1, lambda_=1.5)
+
+
+def test_search_rrf_k_favours_the_top_of_one_leg() -> None:
+    # "a" leads one leg only; "b" is 14th in both. The search default (k=10) ranks "a" first,
+    # the textbook k=60 would rank "b" first: the default is a deliberate choice.
+    from memos.memories.textual.tree_search import DEFAULT_SEARCH
+
+    one = ["a", *(f"x{i}" for i in range(12)), "b"]
+    two = [*(f"y{i}" for i in range(13)), "b"]
+    assert reciprocal_rank_fusion([one, two], k=DEFAULT_SEARCH.rrf_k)[0][0] == "a"
+    assert reciprocal_rank_fusion([one, two], k=60)[0][0] == "b"
