@@ -141,9 +141,9 @@ def test_all_smoke_run_passes_its_checks(tmp_path: Path) -> None:
     """Every suite, tiny, as a subprocess: exit 0, one JSON key per suite, all checks passed."""
     skip = []
     if not LOCOMO.is_file():
-        # The recall suite needs the data set; the others fall back to synthetic turns.
-        print(f"locomo-recall left out: LoCoMo data not found at {LOCOMO}")
-        skip.append("locomo-recall")
+        # The two LoCoMo suites need the data set; the others fall back to synthetic turns.
+        print(f"LoCoMo suites left out: data not found at {LOCOMO}")
+        skip += ["locomo-recall", "locomo-consolidation"]
     out = tmp_path / "smoke.json"
     command = [sys.executable, "-m", "bench", "all", "--smoke", "--json", str(out),
                "--out", str(tmp_path)]  # fmt: skip
