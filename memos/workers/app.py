@@ -58,7 +58,13 @@ def create_app(config: SchedulerConfig) -> Celery:
         result_expires=config.result_ttl_s,
         # A message held by a worker that vanished is restored after this long. The daemon
         # already retries after task_timeout_s; the restored copy is a harmless replay.
-        broker_transport_options={"visibility_timeout": max(60, int(config.task_timeout_s) * 2)},
+        broker_transport_options={
+            "visibility_timeout": max(60, int(config.task_timeout_s) * 2),
+            # Queue names are the same in every deployment: prefixing the broker's keys keeps
+            # two deployments (bus prefixes) on one Redis from taking each other's tasks.
+            "global_keyprefix": f"{config.prefix}:celery:",
+        },
+        result_backend_transport_options={"global_keyprefix": f"{config.prefix}:celery:"},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
