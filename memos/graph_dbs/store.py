@@ -123,6 +123,7 @@ class _SessionExecutor:
         driver = self._store.driver()
         with (
             translated(action),
+            _forget_when_unreachable(self._store),
             driver.session(database=self._store.database) as session,
         ):
             runner = session.execute_write if write else session.execute_read
@@ -134,6 +135,16 @@ class _SessionExecutor:
 
     def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
         return self._run(query, params, action, write=True)
+
+
+@contextmanager
+def _forget_when_unreachable(store: GraphStore) -> Iterator[None]:
+    """On an unreachable server, make ``store`` reconnect (and re-resolve) on its next call."""
+    try:
+        yield
+    except neo4j.exceptions.ServiceUnavailable:
+        store.forget_connection()
+        raise
 
 
 class _TxExecutor:
@@ -230,6 +241,16 @@ class GraphStore:
             self._driver = acquire_driver(self._resolve())
         return self._driver
 
+    def forget_connection(self) -> None:
+        """Drop the driver and, for ``uri: embedded``, the resolved address.
+
+        Called when the server is unreachable: a repaired embedded stack may listen on another
+        port, so the next call re-reads the stack's state instead of retrying a dead address.
+        """
+        self.close()
+        if self.config.uri == EMBEDDED_URI:
+            self._target = None
+
     def close(self) -> None:
         """Release this store's reference to the shared driver."""
         if self._driver is not None and self._target is not None:
@@ -305,7 +326,7 @@ class CubeGraph:
         with translated("opening a transaction"):
             session = driver.session(database=self.store.database)
         try:
-            with translated("beginning a transaction"):
+            with translated("beginning a transaction"), _forget_when_unreachable(self.store):
                 tx = session.begin_transaction(timeout=self.store.timeout_s)
             try:
                 yield CubeGraph(self.store, self.cube_id, self.user_id, _TxExecutor(tx))
