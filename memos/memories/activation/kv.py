@@ -18,7 +18,6 @@ Guarantees beyond MemOS:
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,6 @@ from memos.errors import (
     ConfigError,
     InvalidMemoryInputError,
     KVCacheCompatibilityError,
-    MemoryNotFoundError,
 )
 from memos.llms.factory import LLMFactory
 from memos.llms.hf import HFLLM, PrefixEncoding, TextOrMessages
@@ -54,8 +52,10 @@ def _records_of(text_or_messages: TextOrMessages) -> list[str]:
     ]
 
 
-class KVCacheMemory(BaseActMemory):
+class KVCacheMemory(BaseActMemory[KVCacheItem]):
     """Stores ``KVCacheItem`` objects built by a HuggingFace model (MemOS's KVCacheMemory API)."""
+
+    store_name = "KV cache memory"
 
     def __init__(self, config: KVCacheMemoryConfig) -> None:
         self.config = config
@@ -63,8 +63,7 @@ class KVCacheMemory(BaseActMemory):
         if not isinstance(llm, HFLLM):
             raise ConfigError("kv_cache memory needs a 'huggingface' extractor_llm")
         self.llm: HFLLM = llm
-        self.kv_cache_memories: dict[str, KVCacheItem] = {}
-        self._lock = threading.RLock()
+        self._init_store()
 
     @property
     def identity(self) -> ModelIdentity:
@@ -141,19 +140,9 @@ class KVCacheMemory(BaseActMemory):
     def add(self, memories: list[KVCacheItem]) -> None:
         """Store items (checked first: all are stored or none). Re-adding an id replaces it."""
         checked = [self._check_item(item) for item in memories]
-        with self._lock:
-            for item in checked:
-                # Own cache object over the same tensors: generation with the caller's object
-                # reassigns its layers, which must not reach the stored one.
-                self.kv_cache_memories[item.id] = item.model_copy(
-                    update={"memory": cache_view(item.memory)}
-                )
-
-    def _stored(self, memory_id: str) -> KVCacheItem:
-        item = self.kv_cache_memories.get(memory_id)
-        if item is None:
-            raise MemoryNotFoundError(memory_id, where="KV cache memory")
-        return item
+        # Own cache object over the same tensors: generation with the caller's object
+        # reassigns its layers, which must not reach the stored one.
+        self._put(item.model_copy(update={"memory": cache_view(item.memory)}) for item in checked)
 
     def _copy(self, item: KVCacheItem) -> KVCacheItem:
         return item.model_copy(
@@ -162,20 +151,15 @@ class KVCacheMemory(BaseActMemory):
 
     def get(self, memory_id: str) -> KVCacheItem:
         """A copy of one item (its cache may be used freely)."""
-        with self._lock:
-            return self._copy(self._stored(memory_id))
+        return self._copy(self._stored(memory_id))
 
     def get_by_ids(self, memory_ids: list[str]) -> list[KVCacheItem]:
         """Copies of the items, in the order asked."""
-        with self._lock:
-            stored = [self._stored(memory_id) for memory_id in memory_ids]
-        return [self._copy(item) for item in stored]
+        return [self._copy(item) for item in self._stored_many(memory_ids)]
 
     def get_all(self) -> list[KVCacheItem]:
         """Copies of every item, in insertion order."""
-        with self._lock:
-            stored = list(self.kv_cache_memories.values())
-        return [self._copy(item) for item in stored]
+        return [self._copy(item) for item in self._stored_all()]
 
     def get_stored_view(self, memory_id: str) -> KVCacheItem:
         """The item with a cache object over the stored tensors (no copy; for generation).
@@ -183,8 +167,7 @@ class KVCacheMemory(BaseActMemory):
         Generation never writes into existing cache tensors (it concatenates new ones), so a
         view is safe to generate with and much cheaper than :meth:`get` for long prefixes.
         """
-        with self._lock:
-            item = self._stored(memory_id)
+        item = self._stored(memory_id)
         return item.model_copy(update={"memory": cache_view(item.memory)})
 
     def merged_item(self, cache_ids: Sequence[str]) -> KVCacheItem:
@@ -195,8 +178,7 @@ class KVCacheMemory(BaseActMemory):
         """
         if not cache_ids:
             raise InvalidMemoryInputError("get_cache needs at least one id")
-        with self._lock:
-            items = [self._stored(cache_id) for cache_id in cache_ids]
+        items = self._stored_many(cache_ids)
         if len(items) == 1:
             return self._copy(items[0])
         cache = cache_view(items[0].memory)  # prefill concatenates into new tensors
@@ -221,33 +203,15 @@ class KVCacheMemory(BaseActMemory):
         if not approximate:
             merged: DynamicCache = self.merged_item(cache_ids).memory
             return merged
-        with self._lock:
-            items = [self._stored(cache_id) for cache_id in cache_ids]
+        items = self._stored_many(cache_ids)
         if not items:
             raise InvalidMemoryInputError("get_cache needs at least one id")
         return concat_caches([item.memory for item in items])
 
-    def delete(self, memory_ids: list[str]) -> None:
-        """Remove items; every id is checked before any is removed."""
-        with self._lock:
-            for memory_id in memory_ids:
-                self._stored(memory_id)
-            for memory_id in memory_ids:
-                self.kv_cache_memories.pop(memory_id, None)
-
-    def delete_all(self) -> None:
-        """Remove every item."""
-        with self._lock:
-            self.kv_cache_memories.clear()
-
-    def __len__(self) -> int:
-        return len(self.kv_cache_memories)
-
     # -- persistence ---------------------------------------------------------------------------
     def dump(self, dir: str | Path) -> None:
         """Write every item under ``dir``: safetensors tensors plus a JSON manifest."""
-        with self._lock:
-            items = list(self.kv_cache_memories.values())
+        items = self._stored_all()
         dump_kv_items(Path(dir), self.config.memory_filename, self.identity, items)
         logger.info("dumped %d KV items", len(items))
 
@@ -256,6 +220,5 @@ class KVCacheMemory(BaseActMemory):
         items = load_kv_items(
             Path(dir), self.config.memory_filename, self.identity, self.llm.device
         )
-        with self._lock:
-            self.kv_cache_memories = {item.id: item for item in items}
+        self._replace_all(items)
         logger.info("loaded %d KV items", len(items))

@@ -203,12 +203,14 @@ def _load_entry(directory: Path, entry: Any, identity: ModelIdentity, device: st
     if file_sha256(path) != expected_sha:
         raise DumpFormatError(f"KV file {path} of item {item_id} is corrupt (sha256 mismatch)")
     if metadata.prefix_sha256 != token_ids_sha256(token_ids):
-        raise DumpFormatError(f"item {item_id}: token ids do not match their recorded sha256")
+        raise DumpFormatError(
+            f"item {item_id} in {directory}: token ids do not match their recorded sha256"
+        )
     identity.check(
         ModelIdentity(
             metadata.model_id, metadata.model_fingerprint, metadata.tokenizer_fingerprint
         ),
-        what=f"KV item {item_id}",
+        what=f"KV item {item_id} in {directory}",
     )
     try:
         tensors = load_file(str(path), device=device)

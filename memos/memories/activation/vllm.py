@@ -23,7 +23,6 @@ would store nothing.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +34,6 @@ from memos.errors import (
     DumpFormatError,
     InvalidMemoryInputError,
     LLMError,
-    MemoryNotFoundError,
 )
 from memos.llms.base import MessageList, normalize_messages
 from memos.llms.factory import LLMFactory
@@ -114,8 +112,10 @@ def prefix_messages(text_or_messages: str | list[str] | MessageList) -> list[dic
     return normalize_messages(items)  # type: ignore[arg-type]
 
 
-class VLLMKVCacheMemory(BaseActMemory):
+class VLLMKVCacheMemory(BaseActMemory[VLLMKVCacheItem]):
     """Warm, verify and use memory prefixes in a vLLM server's prefix cache."""
+
+    store_name = "vLLM KV cache memory"
 
     def __init__(self, config: VLLMKVCacheMemoryConfig) -> None:
         self.config = config
@@ -124,8 +124,7 @@ class VLLMKVCacheMemory(BaseActMemory):
             raise ConfigError("vllm_kv_cache memory needs a 'vllm' extractor_llm")
         self.llm: VLLMLLM = llm
         self.cache_salt = config.cache_salt or llm.config.cache_salt
-        self.kv_cache_memories: dict[str, VLLMKVCacheItem] = {}
-        self._lock = threading.RLock()
+        self._init_store()
         self._block_size: int | None = config.block_size
 
     @property
@@ -283,16 +282,7 @@ class VLLMKVCacheMemory(BaseActMemory):
                 raise InvalidMemoryInputError(
                     f"expected a VLLMKVCacheItem, got {type(item).__name__}"
                 )
-        with self._lock:
-            for item in memories:
-                self.kv_cache_memories[item.id] = item.model_copy(deep=True)
-
-    def _stored(self, memory_id: str) -> VLLMKVCacheItem:
-        with self._lock:
-            item = self.kv_cache_memories.get(memory_id)
-        if item is None:
-            raise MemoryNotFoundError(memory_id, where="vLLM KV cache memory")
-        return item
+        self._put(item.model_copy(deep=True) for item in memories)
 
     def get(self, memory_id: str) -> VLLMKVCacheItem:
         """A copy of one item."""
@@ -304,8 +294,7 @@ class VLLMKVCacheMemory(BaseActMemory):
 
     def get_all(self) -> list[VLLMKVCacheItem]:
         """Copies of every item."""
-        with self._lock:
-            return [item.model_copy(deep=True) for item in self.kv_cache_memories.values()]
+        return [item.model_copy(deep=True) for item in self._stored_all()]
 
     def get_cache(self, cache_ids: list[str]) -> str:
         """The combined prefix text of several items, in order (what :meth:`chat` sends)."""
@@ -313,25 +302,11 @@ class VLLMKVCacheMemory(BaseActMemory):
             raise InvalidMemoryInputError("get_cache needs at least one id")
         return "\n".join(self._stored(cache_id).memory for cache_id in cache_ids)
 
-    def delete(self, memory_ids: list[str]) -> None:
-        """Remove items; every id is checked before any is removed."""
-        with self._lock:
-            for memory_id in memory_ids:
-                self._stored(memory_id)
-            for memory_id in memory_ids:
-                self.kv_cache_memories.pop(memory_id, None)
-
-    def delete_all(self) -> None:
-        """Remove every item."""
-        with self._lock:
-            self.kv_cache_memories.clear()
-
     def dump(self, dir: str | Path) -> None:
         """Write the items as one JSON manifest (the server holds the caches themselves)."""
         directory = Path(dir)
         directory.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            items = [item.model_dump(mode="json") for item in self.kv_cache_memories.values()]
+        items = [item.model_dump(mode="json") for item in self._stored_all()]
         write_json_atomic(
             directory / self.config.memory_filename,
             {"format": VLLM_FORMAT, "format_version": FORMAT_VERSION, "items": items},
@@ -344,8 +319,7 @@ class VLLMKVCacheMemory(BaseActMemory):
             items = [VLLMKVCacheItem.model_validate(entry) for entry in manifest["items"]]
         except ValueError as exc:
             raise DumpFormatError(f"vLLM prefix dump in {dir} is malformed: {exc}") from exc
-        with self._lock:
-            self.kv_cache_memories = {item.id: item for item in items}
+        self._replace_all(items)
 
 
 def _block_size_of(settings: dict[str, str]) -> int:
