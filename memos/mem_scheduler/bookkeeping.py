@@ -49,7 +49,7 @@ class BookkeepingMixin(SchedulerCore):
     async def _already_done(self, entry: StreamEntry) -> bool:
         """True when the event's effect is committed (then one more attempt is a cheap replay)."""
         assert self._client is not None
-        return bool(await self._client.exists(self.keys.done(entry.event.key)))
+        return bool(await self._client.exists(self.keys.done(entry.event.scoped_key)))
 
     async def _exhausted(self, entry: StreamEntry, attempts: int) -> None:
         """Dead-letter an entry whose earlier attempts all ended without an outcome."""

@@ -105,9 +105,12 @@ class SchedulerKeys:
         """The stored result of ``event_id`` (kept for late or repeated waiters)."""
         return f"{self.prefix}:result:{event_id}"
 
-    def done(self, idempotency_key: str) -> str:
-        """Marker holding the result once the event with this idempotency key had its effect."""
-        return f"{self.prefix}:done:{idempotency_key}"
+    def done(self, scoped_key: str) -> str:
+        """Marker holding the result once the event with this key had its effect.
+
+        Pass the event's ``scoped_key`` (its idempotency key bound to type, user and cube).
+        """
+        return f"{self.prefix}:done:{scoped_key}"
 
     def cube_seq(self, cube_id: str) -> str:
         """Counter of sequence numbers handed out to a cube's events at publish time."""

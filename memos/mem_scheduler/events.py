@@ -7,6 +7,7 @@ the ``type`` field (a discriminated union), so a worker never sees an ``add`` wi
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -134,6 +135,18 @@ class _EventBase(_Model):
         """The idempotency key (always set after validation)."""
         assert self.idempotency_key is not None
         return self.idempotency_key
+
+    @property
+    def scoped_key(self) -> str:
+        """The idempotency key bound to this event's type, user and cube (a sha256 hex digest).
+
+        Done markers and derived memory ids use this, not :attr:`key`: an event published straight
+        onto the bus with another tenant's key is then a new effect in its own cube, never a
+        replay of (or an id collision with) the other tenant's result.
+        """
+        kind = getattr(self, "type", "")
+        scope = f"{kind}\0{self.user_id}\0{self.cube_id}\0{self.key}"
+        return hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
     def to_json(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> str:
         """Serialise for the wire, refusing events larger than ``max_event_bytes``.

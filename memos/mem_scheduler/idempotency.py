@@ -6,7 +6,9 @@ The guarantee, exactly:
   outcome; a crash anywhere before that leaves the entry pending, and it is delivered again
   (XAUTOCLAIM, a daemon retry, or a Celery redelivery).
 * :func:`apply_once` makes each delivery after the first a no-op. It ``WATCH``es
-  ``done:<idempotency_key>``; if the marker exists, it only re-sends the stored result. Otherwise it
+  ``done:<scoped key>`` (the idempotency key bound to the event's type, user and cube, so two
+  tenants' equal keys never meet); if the marker exists, it only re-sends the stored result.
+  Otherwise it
   runs the handler with a pipeline in ``MULTI`` mode; the Redis writes the handler queues there,
   the ``done`` marker, the stored result, the reply and the daemon notification are committed by
   one ``EXEC``. If another delivery committed first, ``EXEC`` aborts, so none of this copy's
@@ -109,7 +111,7 @@ def apply_once(
     idempotency_ttl_s: int,
 ) -> WorkerOutcome:
     """Run ``spec`` for ``event`` unless its idempotency key is already done; see module doc."""
-    done_key = keys.done(event.key)
+    done_key = keys.done(event.scoped_key)
     with client.pipeline(transaction=True) as pipe:
         for _ in range(3):
             try:

@@ -13,8 +13,8 @@ activation memory handle, ...) is a ``manage`` event naming its operation in ``p
 :func:`op_of` is the one place that maps an event to its operation. ``reorganize`` events come
 from the add path (:mod:`memos.workers.memory_reorganize`) or from ``MOS.reorganize``.
 
-Effects outside Redis are idempotent on the event's key: new memory ids are ``uuid5`` of it, and
-imports and loads replace rather than append, so a replayed event leaves the same state.
+Effects outside Redis are idempotent on the event's scoped key: new memory ids are ``uuid5`` of
+it, and imports and loads replace rather than append, so a replayed event leaves the same state.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ def _llm(config: Any) -> Any:
 
 
 def derived_id(event: Any, index: int) -> str:
-    """A memory id fixed by the event's idempotency key and the item's position."""
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{event.key}:{index}"))
+    """A memory id fixed by the event's scoped idempotency key and the item's position."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{event.scoped_key}:{index}"))
 
 
 def _options(event: Any) -> dict[str, Any]:

@@ -66,6 +66,36 @@ def test_redelivered_task_does_not_apply_twice(worker_config) -> None:
     client.close()
 
 
+def test_equal_keys_of_two_tenants_are_two_effects(worker_config) -> None:
+    # An event published straight onto the bus (behind the facade, which scopes keys itself)
+    # with another tenant's idempotency key must not replay that tenant's result.
+    from memos.workers.memory_handlers import derived_id
+
+    config = worker_config()
+    app = create_app(config)
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    task = app.tasks[TASK_BY_TYPE["add"]]
+    owner, intruder = (
+        make_event(
+            "add", user_id=user, cube_id=cube, idempotency_key="same-key",
+            payload={"memory_content": text},
+        )
+        for user, cube, text in (("u", "c1", "owner's"), ("v", "c2", "intruder's"))
+    )  # fmt: skip
+    assert owner.key == intruder.key and owner.scoped_key != intruder.scoped_key
+    assert derived_id(owner, 0) != derived_id(intruder, 0)
+    first = task.apply(args=[owner.model_dump_json(), "t1", None]).get()
+    second = task.apply(args=[intruder.model_dump_json(), "t2", None]).get()
+    assert first["result"]["ok"] and second["result"]["ok"]
+    assert not first["replayed"] and not second["replayed"]
+    assert client.lrange(f"{config.prefix}:effects:c1", 0, -1) == ["same-key"]
+    assert client.lrange(f"{config.prefix}:effects:c2", 0, -1) == ["same-key"]
+    # The owner's own retry is still a replay of its own result.
+    again = task.apply(args=[owner.model_dump_json(), "t3", None]).get()
+    assert again["replayed"] and again["result"]["result"] == first["result"]["result"]
+    client.close()
+
+
 def test_task_rejects_a_misrouted_event(worker_config) -> None:
     config = worker_config()
     app = create_app(config)
@@ -89,7 +119,7 @@ def test_task_of_another_prefix_is_not_applied_under_ours(worker_config) -> None
     assert out == {"skipped": "foreign prefix"}
     assert client.llen(f"{config.prefix}:effects:c1") == 0
     assert client.llen(foreign_notify) == 0
-    assert not client.exists(config.keys.done(event.key))
+    assert not client.exists(config.keys.done(event.scoped_key))
     own = task.apply(args=[event.model_dump_json(), "tok", config.keys.notify("d1")]).get()
     assert own["result"]["ok"] and client.lrange(f"{config.prefix}:effects:c1", 0, -1) == [
         event.key
