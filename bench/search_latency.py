@@ -1,4 +1,4 @@
-"""search-latency: p50 / p95 / p99 of search on cubes of 1k, 10k (and 100k) memories,
+"""search-latency: p50 / p95 / p99 of search on cubes of 1k, 10k and 100k memories,
 directly in process (``TreeTextMemory.search``) and through the daemon (``MOS.search``), and of
 add the same two ways.
 
@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Suite options (``--quick`` / ``--smoke`` / ``--json`` come from the dispatcher)."""
     parser.add_argument("--data", default=str(LOCOMO), help="path to locomo10.json")
     parser.add_argument(
-        "--sizes", default=None, help="comma-separated cube sizes (default 1000,10000; quick 1000)"
+        "--sizes",
+        default=None,
+        help="comma-separated cube sizes (default 1000,10000,100000; quick 1000)",
     )
     parser.add_argument("--queries", type=int, default=None, help="timed queries per size")
     parser.add_argument("--adds", type=int, default=None, help="timed adds per path")
@@ -107,7 +109,7 @@ def _sizes(args: argparse.Namespace) -> list[int]:
         return [int(s) for s in str(args.sizes).split(",") if s.strip()]
     if getattr(args, "smoke", False):
         return [200]
-    return [1000] if args.quick else [1000, 10000]
+    return [1000] if args.quick else [1000, 10000, 100000]
 
 
 def _counts(args: argparse.Namespace) -> tuple[int, int]:
