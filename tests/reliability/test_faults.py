@@ -136,10 +136,10 @@ def test_faults_two_replicas_quick(private_stack, make_services, tmp_path) -> No
     _check(report)
 
 
-# The size: 10,000 adds from 50 tenants. On a loaded 2-core machine that takes well over
-# an hour per replica count (about 2 adds/s), so the size can be lowered for a run that has to fit
-# a time box: MEMOS_RELIABILITY_TENANTS / MEMOS_RELIABILITY_PER_TENANT (docs/reliability.md says
-# which size produced each row of the fault matrix).
+# The size: 10,000 adds from 50 tenants: 4-5 minutes per replica count on the idle 2-core
+# VM, over an hour when other work starves it (about 2.5 adds/s). MEMOS_RELIABILITY_TENANTS /
+# MEMOS_RELIABILITY_PER_TENANT shrink it for a run that has to fit a time box (docs/reliability.md
+# holds the fault matrix of the full size).
 FULL_TENANTS = int(os.environ.get("MEMOS_RELIABILITY_TENANTS", "50"))
 FULL_PER_TENANT = int(os.environ.get("MEMOS_RELIABILITY_PER_TENANT", "200"))
 
