@@ -75,6 +75,18 @@ class GraphStoreError(BackendError):
     """The graph database failed or refused a query."""
 
 
+class BackendUnavailableError(BackendError):
+    """A backend server could not be reached (down, restarting, network): a transient failure.
+
+    The scheduler retries an event failing with it past ``max_attempts`` for up to
+    ``unavailable_retry_s``, so an outage of a store does not dead-letter the events in flight.
+    """
+
+
+class GraphStoreUnavailableError(GraphStoreError, BackendUnavailableError):
+    """The graph database could not be reached."""
+
+
 class MemoryOperationError(MemOSError):
     """A memory operation was asked to do something it cannot do."""
 

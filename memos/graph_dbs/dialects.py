@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from memos.errors import GraphStoreError
+from memos.errors import GraphStoreError, GraphStoreUnavailableError
 from memos.graph_dbs.queries import EDGE_TYPES, MEMORY_LABEL
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class ArcadeDBAdmin:
                 f"{self._base}{path}", json=body, auth=self._auth, timeout=self._timeout_s
             )
         except httpx.HTTPError as exc:
-            raise GraphStoreError(
+            raise GraphStoreUnavailableError(
                 f"ArcadeDB HTTP API at {self._base} is unreachable ({type(exc).__name__}); "
                 "check graph_db.config.http_url and that the server runs"
             ) from exc
@@ -144,7 +144,7 @@ class ArcadeDBAdmin:
                 timeout=self._timeout_s,
             )
         except httpx.HTTPError as exc:
-            raise GraphStoreError(
+            raise GraphStoreUnavailableError(
                 f"ArcadeDB HTTP API at {self._base} is unreachable ({type(exc).__name__})"
             ) from exc
         if response.status_code >= 400:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import neo4j
 from neo4j import exceptions as neo4j_exc
 
-from memos.errors import GraphStoreError
+from memos.errors import GraphStoreError, GraphStoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def translate(exc: Exception, action: str) -> GraphStoreError:
             f"graph database refused the credentials while {action}; "
             "check graph_db.config.user and password"
         )
-    if isinstance(exc, neo4j_exc.ServiceUnavailable):
-        return GraphStoreError(
+    if isinstance(exc, neo4j_exc.ServiceUnavailable | neo4j_exc.SessionExpired):
+        return GraphStoreUnavailableError(
             f"graph database unreachable while {action}; check graph_db.config.uri "
             "and that the server runs (`memos up` for the embedded one)"
         )

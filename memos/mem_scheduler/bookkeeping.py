@@ -46,6 +46,11 @@ class BookkeepingMixin(SchedulerCore):
             count, _ = await pipe.execute()
         return int(count)
 
+    async def _refund_attempt(self, entry: StreamEntry) -> None:
+        """Give back the attempt just counted (it failed on an outage, not on the event)."""
+        assert self._client is not None
+        await self._client.decr(self.keys.attempts(entry.entry_id))
+
     async def _already_done(self, entry: StreamEntry) -> bool:
         """True when the event's effect is committed (then one more attempt is a cheap replay)."""
         assert self._client is not None

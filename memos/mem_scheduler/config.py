@@ -63,6 +63,14 @@ class SchedulerConfig(BaseConfig):
     # of retries inside each attempt): enough to ride out a graph-server or Redis restart
     # without dead-lettering the events in flight, as the reliability suite measured.
     max_attempts: int = Field(5, ge=1)
+    unavailable_retry_s: float = Field(
+        300.0,
+        ge=0,
+        description=(
+            "attempts failing because a backend is unreachable do not count toward max_attempts "
+            "for this long from the first such failure (backoff up to backoff_max_s); 0: count them"
+        ),
+    )
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(30.0, ge=0)
     task_timeout_s: float = Field(300.0, gt=0, description="wait for one worker attempt")

@@ -4,6 +4,12 @@ An attempt is handed to an executor (:mod:`.executors`); its outcome comes back 
 notify loop (:mod:`.reading`). Failed attempts are retried with exponential backoff up to
 ``max_attempts``, counted in Redis so the limit holds across replicas and restarts; the cube
 stays blocked meanwhile, so order holds.
+
+An attempt that failed because a backend was unreachable (the worker reports
+:class:`~memos.errors.BackendUnavailableError`) is an outage, not a fault of the event: its
+attempt is handed back, so it does not count toward ``max_attempts``, for up to
+``unavailable_retry_s`` from the first such failure. A store restart or a short network cut then
+delays the events in flight instead of dead-lettering them.
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class DispatchMixin(ReadingMixin):
                 return
             outcome: WorkerOutcome | None = None
             attempt = 0
+            outage = _Outage()
             while True:
                 if self._stopping.is_set():
                     return  # not started: leave it pending, it is handed back
@@ -123,12 +130,24 @@ class DispatchMixin(ReadingMixin):
                     return
                 self.counters.failed += 1
                 self._count(entry, "failed")
-                if not outcome.retryable or attempt >= cfg.max_attempts:
+                delay = cfg.backoff_s(attempt)
+                if outage.rides_out(outcome, cfg.unavailable_retry_s):
+                    await self._refund_attempt(entry)
+                    delay = cfg.backoff_s(outage.failures)
+                    logger.warning(
+                        "scheduler %s: event %s: backend unreachable (%s); retrying, "
+                        "%.0f s into the outage",
+                        self.consumer,
+                        entry.event.id,
+                        outcome.result.error.type if outcome.result.error else "?",
+                        outage.elapsed_s(),
+                    )
+                elif not outcome.retryable or attempt >= cfg.max_attempts:
                     break
                 self.counters.retried += 1
                 self._count(entry, "retried")
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), timeout=cfg.backoff_s(attempt))
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                     return  # stopping: leave it pending, it is handed back
                 except TimeoutError:
                     pass
@@ -191,3 +210,26 @@ class DispatchMixin(ReadingMixin):
             self._metrics.task_duration_s.labels(type=event.type).observe(
                 time.perf_counter() - started
             )
+
+
+class _Outage:
+    """Tracks one entry's run of attempts that failed on an unreachable backend."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.failures = 0
+
+    def rides_out(self, outcome: WorkerOutcome, window_s: float) -> bool:
+        """True when this failed attempt should not count: an outage still inside its window."""
+        if not outcome.unavailable or window_s <= 0:
+            self.started, self.failures = None, 0
+            return False
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        self.failures += 1
+        return now - self.started <= window_s
+
+    def elapsed_s(self) -> float:
+        """Seconds since the first failure of this outage."""
+        return 0.0 if self.started is None else time.monotonic() - self.started

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from memos.errors import (
     AccessDeniedError,
+    BackendUnavailableError,
     EventValidationError,
     MemoryOperationError,
 )
@@ -57,6 +58,8 @@ class WorkerOutcome(BaseModel):
     token: str
     result: EventResult
     retryable: bool = True
+    #: The handler could not reach a backend (an outage, not a fault of the event).
+    unavailable: bool = False
     replayed: bool = False
 
 
@@ -188,7 +191,10 @@ def _failed(
     )
     result = EventResult.failure(event.id, type(exc).__name__, str(exc)[:2000])
     outcome = WorkerOutcome(
-        token=token, result=result, retryable=not isinstance(exc, PERMANENT_ERRORS)
+        token=token,
+        result=result,
+        retryable=not isinstance(exc, PERMANENT_ERRORS),
+        unavailable=isinstance(exc, BackendUnavailableError),
     )
     with client.pipeline(transaction=True) as pipe:
         _queue_notify(pipe, notify_key, outcome, result_ttl_s)

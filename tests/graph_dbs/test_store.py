@@ -7,7 +7,12 @@ import uuid
 import pytest
 
 from memos.configs.graph_db import GraphDBConfigFactory
-from memos.errors import ConfigError, GraphStoreError, InvalidMemoryInputError
+from memos.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    GraphStoreError,
+    InvalidMemoryInputError,
+)
 from memos.graph_dbs import ANY_NODE, GraphStore, NodeFilter, validate_cube_id
 from memos.graph_dbs.queries import EDGE_TYPES, safe_identifier
 from memos.memories.textual.retrieval import fulltext_query
@@ -256,8 +261,10 @@ def test_unreachable_server_is_a_graph_store_error() -> None:
     config = GraphDBConfigFactory(
         backend="neo4j", config={"uri": "bolt://127.0.0.1:1", "password": "x"}
     )
-    with GraphStore(config) as store, pytest.raises(GraphStoreError, match="unreachable"):
+    with GraphStore(config) as store, pytest.raises(GraphStoreError, match="unreachable") as info:
         store.verify()
+    # An outage, not a bad event: the scheduler retries it without using up attempts.
+    assert isinstance(info.value, BackendUnavailableError)
 
 
 def test_config_errors() -> None:

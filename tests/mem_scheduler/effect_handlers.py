@@ -4,9 +4,11 @@ Imported by the daemon (inline execution) and by Celery worker subprocesses thro
 ``handler_modules = ("effect_handlers",)``.
 
 Payload ``options`` steer them: ``sleep_s`` (work time), ``fail`` (always raise: a poison event),
-``fail_unless_key`` (raise until that Redis key exists), ``block_until_key`` (work until that
-Redis key exists, at most 120 s: a long handler that ends on cue), ``crash`` (end the whole
-process at once, as a segfault or the OOM killer would: the daemon itself when executed inline).
+``fail_unless_key`` (raise until that Redis key exists), ``unavailable_unless_key`` (raise
+:class:`GraphStoreUnavailableError`, an outage, until that key exists), ``block_until_key``
+(work until that Redis key exists, at most 120 s: a long handler that ends on cue), ``crash``
+(end the whole process at once, as a segfault or the OOM killer would: the daemon itself when
+executed inline).
 Query events are timed with the search-latency helper, as the real search handler does.
 """
 
@@ -16,6 +18,7 @@ import os
 import time
 from typing import Any
 
+from memos.errors import GraphStoreUnavailableError
 from memos.mem_scheduler.events import EVENT_TYPES
 from memos.observability.metrics import search_timer
 from memos.workers.handlers import HandlerContext, register_handler
@@ -51,6 +54,9 @@ def record_effect(event: Any, ctx: HandlerContext) -> dict[str, Any]:
     gate = options.get("fail_unless_key")
     if gate and not ctx.redis.exists(str(gate)):
         raise RuntimeError(f"failing until key {gate} exists")
+    outage = options.get("unavailable_unless_key")
+    if outage and not ctx.redis.exists(str(outage)):
+        raise GraphStoreUnavailableError(f"graph database unreachable until key {outage} exists")
     ctx.tx.rpush(effects_key(ctx.keys.prefix, event.cube_id), event.key)
     ctx.tx.rpush(
         log_key(ctx.keys.prefix), f"{event.type}|{event.user_id}|{event.cube_id}|{event.key}"

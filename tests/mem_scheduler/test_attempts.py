@@ -87,3 +87,56 @@ def test_attempt_count_spans_failures_and_is_dropped_on_ack(make_config, procs, 
     assert result.ok and result.result["attempt"] == 2  # the third attempt (0-based field)
     assert entry_id is not None
     wait_until(lambda: not rclient.exists(config.keys.attempts(entry_id)), 10)
+
+
+def _failures(rclient: Any, config: Any, consumer: str) -> int:
+    raw = rclient.get(config.keys.health(consumer))
+    return int(json.loads(raw)["failed"]) if raw is not None else 0
+
+
+def test_an_unreachable_backend_does_not_use_up_attempts(make_config, procs, rclient) -> None:
+    # Two attempts allowed, but failures on an unreachable backend are an outage: they are
+    # handed back inside unavailable_retry_s, so the event outlives many more of them.
+    config = make_config(
+        execution="inline",
+        max_attempts=2,
+        backoff_base_s=0.05,
+        backoff_max_s=0.1,
+        unavailable_retry_s=120.0,
+    )
+    gate = f"{config.prefix}:store-back"
+    waiting = add("u1", "c1", unavailable_unless_key=gate)
+    start_daemon(procs, config, "d1")
+    with RedisEventTransport(config) as transport:
+        transport.publish(waiting)
+        wait_until(lambda: _failures(rclient, config, "d1") >= 6, 30)
+        assert rclient.xlen(config.keys.dlq) == 0
+        entry_id = rclient.xrange(config.keys.events, count=1)[0][0]
+        # Refunded: the persisted count never climbs past the one attempt in progress.
+        assert int(rclient.get(config.keys.attempts(entry_id)) or 0) <= 1
+        rclient.set(gate, "1")
+        result = transport.await_result(waiting.id, None, 30)
+    assert result.ok
+    assert rclient.lrange(effects_key(config.prefix, "c1"), 0, -1) == [waiting.key]
+    assert rclient.xlen(config.keys.dlq) == 0
+
+
+def test_an_outage_past_its_window_is_dead_lettered(make_config, procs, rclient) -> None:
+    # With the window off, outage failures count like any other: the usual DLQ after 2.
+    config = make_config(
+        execution="inline",
+        max_attempts=2,
+        backoff_base_s=0.05,
+        backoff_max_s=0.1,
+        unavailable_retry_s=0.0,
+    )
+    doomed = add("u1", "c1", unavailable_unless_key=f"{config.prefix}:never")
+    start_daemon(procs, config, "d1")
+    with RedisEventTransport(config) as transport:
+        transport.publish(doomed)
+        result = transport.await_result(doomed.id, None, 30)
+    assert not result.ok and result.error is not None
+    assert result.error.type == "GraphStoreUnavailableError"
+    letters = DeadLetterQueue(config, client=None).list()
+    assert [(d.attempts, d.error_type) for d in letters] == [(2, "GraphStoreUnavailableError")]
+    assert rclient.llen(effects_key(config.prefix, "c1")) == 0
