@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import traceback
@@ -168,6 +169,9 @@ def run_suite(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], list
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen suite(s); 1 when a sanity check failed."""
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C: the suites' private stacks stop by PID
+    # instead of being left running.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     if args.smoke:
         args.quick = True
@@ -196,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                 ["suite", "checks", "seconds"], summary)  # fmt: skip
     _print_failures(all_failures)
     return 1 if all_failures else 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _print_failures(failures: list[str]) -> None:

@@ -11,11 +11,13 @@ How the consolidated cube is counted, honestly:
     no longer searchable), so a merge hides no evidence turn;
   - a superseded memory (``invalid_at`` set) is no longer returned by default search: its turns
     are only reachable through other memories;
-  - a topic node (hierarchy) cites no turn. Recall counts it as citing nothing: it does not use
-    up any of the ``k`` turns, but it takes one of the ``SEARCH_TOP_K`` result slots and takes
-    part in rank fusion and graph expansion. ``after-topics-hidden`` measures the same cube with
-    search blind to topic nodes (as if every search statement filtered ``type <> 'topic'``), to
-    tell the topics' share of any change from the merges' and supersessions'.
+  - a topic node (hierarchy) cites no turn. Default search (``after``) lets topics guide recall
+    (vector hits on a topic seed graph expansion to its members) but leaves them out of the
+    results. ``after-with-topics`` returns them too (``include_topics=True``): recall counts a
+    topic as citing nothing, so it uses up none of the ``k`` turns but takes one of the
+    ``SEARCH_TOP_K`` result slots. ``after-topics-blind`` measures the same cube with search
+    blind to topic nodes (as if every search statement filtered ``type <> 'topic'``), to tell the
+    topics' share of any change from the merges' and supersessions'.
 
 Also reported: what reorganisation did (merges, superseded, topics), node counts, the share of
 evidence turns still cited by some searchable memory, and topic hits in the results. The
@@ -59,7 +61,7 @@ logger = logging.getLogger(__name__)
 MAX_R10_DROP = 0.01
 # Generous: a cut-short run would make "recall did not drop" vacuous (the check fails then).
 DEFAULT_DEADLINE_S = 900.0
-VARIANTS = ("before", "after", "after-topics-hidden")
+VARIANTS = ("before", "after", "after-with-topics", "after-topics-blind")
 
 
 @dataclass
@@ -72,7 +74,8 @@ class CubeOutcome:
     nodes_after: dict[str, int]
     reachable_before: set[str]
     reachable_after: set[str]
-    topic_hits: list[list[int]] = field(default_factory=list)  # per question: topic ranks
+    # Per question: the ranks of topics in the results of ``after-with-topics``.
+    topic_hits: list[list[int]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -174,10 +177,10 @@ class ConsolidationSystem(TreeSystem):
         )
         seconds: dict[str, float] = {}
 
-        def search_all() -> tuple[list[Ranked], list[list[int]]]:
+        def search_all(include_topics: bool = False) -> tuple[list[Ranked], list[list[int]]]:
             ranked, topic_ranks = [], []
             for question in questions:
-                hits = memory.search(question, top_k=SEARCH_TOP_K)
+                hits = memory.search(question, top_k=SEARCH_TOP_K, include_topics=include_topics)
                 ranked.append([_cited(h) for h in hits])
                 topic_ranks.append([r for r, h in enumerate(hits) if h.metadata.type == "topic"])
             return ranked, topic_ranks
@@ -199,8 +202,11 @@ class ConsolidationSystem(TreeSystem):
             nodes_after, reach_after, topics = _scan(memory)
 
             t0 = time.perf_counter()
-            after, topic_hits = search_all()
+            after, _ = search_all()
             seconds["search_after"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with_topics, topic_hits = search_all(include_topics=True)
+            seconds["search_with_topics"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
             blind = _TopicBlindGraph(memory.graph, topics)
@@ -210,11 +216,16 @@ class ConsolidationSystem(TreeSystem):
             for question, vector in zip(questions, vectors, strict=True):
                 hits = hybrid_search(blind, vector, question, SEARCH_TOP_K, node_filter)  # type: ignore[arg-type]
                 hidden.append([_cited(props_to_item(h.props, with_embedding=False)) for h in hits])
-            seconds["search_topics_hidden"] = time.perf_counter() - t0
+            seconds["search_topics_blind"] = time.perf_counter() - t0
         finally:
             memory.delete_all()
         return CubeOutcome(
-            rankings={"before": before, "after": after, "after-topics-hidden": hidden},
+            rankings={
+                "before": before,
+                "after": after,
+                "after-with-topics": with_topics,
+                "after-topics-blind": hidden,
+            },
             report=report.model_dump(mode="json"),
             nodes_before=nodes_before,
             nodes_after=nodes_after,
@@ -313,7 +324,8 @@ def evaluate(
         "config": config.model_dump(mode="json", exclude={"llm"}),
         "variants": summaries,
         "delta": _delta(summaries["after"], summaries["before"]),
-        "delta_topics_hidden": _delta(summaries["after-topics-hidden"], summaries["before"]),
+        "delta_with_topics": _delta(summaries["after-with-topics"], summaries["before"]),
+        "delta_topics_blind": _delta(summaries["after-topics-blind"], summaries["before"]),
         "questions_changed": per_question,
         "reorganize": _sum_reports(reports),
         "reorganize_per_cube": reports,
@@ -382,7 +394,8 @@ def print_tables(result: dict[str, Any]) -> None:
     variants = result["variants"]
     rows = [row(v, variants[v]) for v in VARIANTS]
     rows += [row("delta (after - before)", result["delta"])]
-    rows += [row("delta (topics hidden)", result["delta_topics_hidden"])]
+    rows += [row("delta (with topics)", result["delta_with_topics"])]
+    rows += [row("delta (topics blind)", result["delta_topics_blind"])]
     print_table(
         f"LoCoMo evidence recall before/after reorganize ({result['questions']} questions, "
         f"{result['conversations']} conversations, top_k={result['search_top_k']})",
@@ -396,7 +409,7 @@ def print_tables(result: dict[str, Any]) -> None:
         "What reorganize did (all cubes)",
         ["merged groups", "originals archived", "superseded", "topics", "tier moves",
          "live leaves before", "after", "evidence reachable before", "after",
-         "topic hits/question", "reorganize s"],
+         "topic hits/question (with topics)", "reorganize s"],
         [[t["dedup"]["groups_merged"], t["dedup"]["originals_archived"],
           t["conflicts"]["superseded"], t["hierarchy"]["parents_created"],
           t["tiers"]["moved_to_long_term"] + t["tiers"]["moved_to_user"],

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from memos.configs.mem_cube import GeneralMemCubeConfig
 from memos.errors import DumpFormatError
+from memos.memories.textual.tree_nodes import TOPIC_TYPE
 
 #: Memory tiers of tree memories (``metadata.memory_type``), in the order they are printed.
 TIERS: tuple[str, ...] = ("WorkingMemory", "LongTermMemory", "UserMemory")
@@ -23,7 +24,6 @@ TIERS: tuple[str, ...] = ("WorkingMemory", "LongTermMemory", "UserMemory")
 STATUSES: tuple[str, ...] = ("activated", "archived", "deleted")
 #: Edge types the tree memory and its reorganiser write; always listed, even when zero.
 EDGE_TYPES: tuple[str, ...] = ("PARENT", "RELATE_TO", "MERGED_TO", "SUPERSEDES", "CONTEXT")
-TOPIC_TYPE = "topic"
 _PREVIEW_CHARS = 80
 _TOP_TOPICS = 5
 

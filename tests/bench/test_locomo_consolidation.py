@@ -169,16 +169,20 @@ def test_measure_before_and_after_on_one_cube(system: ConsolidationSystem, data_
     assert outcome.reachable_after == turns - {OLD_RESIDENCE}
 
     before, after = outcome.rankings["before"], outcome.rankings["after"]
-    hidden = outcome.rankings["after-topics-hidden"]
-    assert len(before) == len(after) == len(hidden) == len(questions)
+    with_topics = outcome.rankings["after-with-topics"]
+    blind = outcome.rankings["after-topics-blind"]
+    assert len(before) == len(after) == len(with_topics) == len(blind) == len(questions)
     # A topic cites no turn: its result slots are exactly the empty citation lists.
-    for ranked, topic_ranks in zip(after, outcome.topic_hits, strict=True):
+    for ranked, topic_ranks in zip(with_topics, outcome.topic_hits, strict=True):
         assert [r for r, cited in enumerate(ranked) if not cited] == topic_ranks
-    assert any(outcome.topic_hits), "the small cube's topics must show up in its results"
-    # The topic-blind search never returns a topic, and returns the same leaves otherwise.
-    assert all(cited for ranked in hidden for cited in ranked)
-    for ranked_after, ranked_hidden in zip(after, hidden, strict=True):
-        assert {t for c in ranked_after for t in c} <= {t for c in ranked_hidden for t in c}
+    assert any(outcome.topic_hits), "the small cube's topics must show up when included"
+    # Default search returns no topic, and neither does the topic-blind one.
+    assert all(cited for ranked in after for cited in ranked)
+    assert all(cited for ranked in blind for cited in ranked)
+    # Hiding topics from the results frees their slots for leaves: every leaf returned with
+    # topics included is still returned without them.
+    for ranked_with, ranked_after in zip(with_topics, after, strict=True):
+        assert {t for c in ranked_with for t in c} <= {t for c in ranked_after for t in c}
     # Before consolidation there is no topic: every result cites a turn.
     assert all(cited for ranked in before for cited in ranked)
 
@@ -189,7 +193,7 @@ def test_cli_writes_before_after_and_what_reorganize_did(data_file: Path, tmp_pa
     result = json.loads(out.read_text())["locomo-consolidation"]
     assert code == (0 if result["checks"]["passed"] else 1)
     assert result["questions"] == 8 and result["conversations"] == 1
-    for variant in ("before", "after", "after-topics-hidden"):
+    for variant in ("before", "after", "after-with-topics", "after-topics-blind"):
         summary = result["variants"][variant]
         for k in ("R@5", "R@10", "R@20"):
             assert 0.0 <= summary[k] <= 1.0

@@ -298,6 +298,7 @@ class TreeTextMemory(BaseTextMemory):
         as_of: str | datetime | None = None,
         *,
         info: Mapping[str, Any] | None = None,
+        include_topics: bool = False,
     ) -> list[TextualMemoryItem]:
         """The ``top_k`` memories most related to ``query``, best first.
 
@@ -307,7 +308,9 @@ class TreeTextMemory(BaseTextMemory):
         (default now) are returned. ``memory_type`` (or ``"All"``) and ``filter``
         (``memory_type``, ``session_id``, ``status``) narrow the results; ``info`` is accepted
         for MemOS compatibility (its ``session_id`` adds session context). Each result carries
-        its fused score in ``metadata.relativity``.
+        its fused score in ``metadata.relativity``. Topic nodes written by reorganisation guide
+        recall (graph expansion walks from a topic to its members) but are returned only with
+        ``include_topics=True``.
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidMemoryInputError("search query must be a non-empty string")
@@ -334,7 +337,14 @@ class TreeTextMemory(BaseTextMemory):
         self._ensure_ready()
         vector = self.embedder.embed([query])[0]
         hits = hybrid_search(
-            self.graph, vector, query, top_k, node_filter, mode=mode, session_id=session_id
+            self.graph,
+            vector,
+            query,
+            top_k,
+            node_filter,
+            mode=mode,
+            session_id=session_id,
+            include_topics=include_topics,
         )
         results: list[TextualMemoryItem] = []
         for hit in hits:

@@ -55,6 +55,8 @@ INTERNAL_PROPS: frozenset[str] = frozenset(
 )
 # Metadata keys never persisted: a search score belongs to one result, not to the memory.
 TRANSIENT_FIELDS: frozenset[str] = frozenset({"relativity"})
+#: ``metadata.type`` of the summary nodes reorganisation's hierarchy phase writes.
+TOPIC_TYPE = "topic"
 
 _SPACE_RE = re.compile(r"\s+")
 

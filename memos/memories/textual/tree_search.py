@@ -4,6 +4,11 @@ Recall runs a fixed, small number of statements (vector, full-text, graph expans
 context, then one fetch of the candidates' properties) and everything else happens in Python:
 reciprocal rank fusion of the ranked id lists, then, in ``fine`` mode, maximal-marginal-relevance
 diversification. The fused score is what a result reports as ``metadata.relativity``.
+
+Topic nodes (hierarchy summaries written by reorganisation, ``type == "topic"``) take part in
+recall: vector search finds them and graph expansion walks from them to their members. They are
+left out of the results unless asked for: a topic is a label over memories, not a memory, and
+would take a result slot a real memory could fill.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from memos.memories.textual.retrieval import (
     mmr_diversify,
     reciprocal_rank_fusion,
 )
+from memos.memories.textual.tree_nodes import TOPIC_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +75,12 @@ def hybrid_search(
     mode: SearchMode = "fast",
     session_id: str | None = None,
     config: HybridSearchConfig = DEFAULT_SEARCH,
+    include_topics: bool = False,
 ) -> list[SearchHit]:
-    """The ``top_k`` best nodes of ``graph``'s cube for ``query``, best first."""
+    """The ``top_k`` best nodes of ``graph``'s cube for ``query``, best first.
+
+    ``include_topics`` lets topic nodes into the results (they always take part in recall).
+    """
     factor = config.pool_factor_fine if mode == "fine" else config.pool_factor_fast
     pool = max(top_k * factor, config.min_pool)
 
@@ -123,9 +133,9 @@ def hybrid_search(
         ],
         k=config.rrf_k,
     )
-    candidates = fused[: pool if mode == "fine" else top_k]
-    nodes = {p["id"]: p for p in graph.get_nodes([i for i, _ in candidates])}
-    candidates = [(i, s) for i, s in candidates if i in nodes]
+    candidates, nodes = _fetch_candidates(
+        graph, fused, pool if mode == "fine" else top_k, include_topics
+    )
     if mode == "fine":
         embeddings = {i: p["embedding"] for i, p in nodes.items() if p.get("embedding")}
         candidates = mmr_diversify(candidates, embeddings, top_k, lambda_=config.mmr_lambda)
@@ -138,3 +148,27 @@ def hybrid_search(
         len(candidates),
     )
     return [SearchHit(props=nodes[i], score=s) for i, s in candidates[:top_k]]
+
+
+def _fetch_candidates(
+    graph: CubeGraph, fused: list[tuple[str, float]], wanted: int, include_topics: bool
+) -> tuple[list[tuple[str, float]], dict[str, dict[str, Any]]]:
+    """The first ``wanted`` fused ids whose nodes exist (and are not topics unless included).
+
+    Reads the nodes in fused order, a batch the size of what is still missing at a time, so a
+    cube without topics costs the single read it always did.
+    """
+    chosen: list[tuple[str, float]] = []
+    nodes: dict[str, dict[str, Any]] = {}
+    start = 0
+    while len(chosen) < wanted and start < len(fused):
+        batch = fused[start : start + wanted - len(chosen)]
+        start += len(batch)
+        fetched = {p["id"]: p for p in graph.get_nodes([i for i, _ in batch])}
+        for node_id, score in batch:
+            props = fetched.get(node_id)
+            if props is None or (not include_topics and props.get("type") == TOPIC_TYPE):
+                continue
+            chosen.append((node_id, score))
+            nodes[node_id] = props
+    return chosen, nodes

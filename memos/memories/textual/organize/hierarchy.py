@@ -42,7 +42,6 @@ from memos.memories.textual.organize.prompts import TopicContext
 from memos.memories.textual.organize.report import ReorganizeReport
 from memos.memories.textual.organize.snapshot import (
     LONG_TERM_TYPES,
-    TOPIC_TYPE,
     CubeSnapshot,
     Deadline,
     Mutation,
@@ -54,7 +53,7 @@ from memos.memories.textual.organize.snapshot import (
     props_for,
     rewrite_nodes,
 )
-from memos.memories.textual.tree_nodes import as_tree_metadata, props_to_item
+from memos.memories.textual.tree_nodes import TOPIC_TYPE, as_tree_metadata, props_to_item
 
 logger = logging.getLogger(__name__)
 

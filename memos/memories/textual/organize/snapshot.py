@@ -23,12 +23,15 @@ import numpy.typing as npt
 from memos.errors import InvalidMemoryInputError
 from memos.graph_dbs import CubeGraph
 from memos.memories.textual.item import TextualMemoryItem
-from memos.memories.textual.tree_nodes import item_to_props, props_to_item, to_epoch_s
+from memos.memories.textual.tree_nodes import (
+    TOPIC_TYPE,
+    item_to_props,
+    props_to_item,
+    to_epoch_s,
+)
 
 logger = logging.getLogger(__name__)
 
-# ``metadata.type`` of the summary nodes the hierarchy phase creates.
-TOPIC_TYPE = "topic"
 LONG_TERM_TYPES: tuple[str, ...] = ("LongTermMemory", "UserMemory")
 
 Props = dict[str, Any]

@@ -213,6 +213,27 @@ def test_hierarchy_creates_parents_for_a_topic_split_and_updates_incrementally(
     assert reorganize_cube(memory, config).changes == 0
 
 
+def test_search_hides_topics_unless_asked_and_still_expands_through_them(
+    make_memory: Any,
+) -> None:
+    memory = make_memory()
+    cooking = list(memory.add([item(t, f"k{i}") for i, t in enumerate(COOKING)]))
+    memory.add([item(t, f"a{i}") for i, t in enumerate(ASTRONOMY)])
+    config = ReorganizeConfig(cluster_target_size=8, cluster_min_size=3)
+    assert reorganize_cube(memory, config).hierarchy.parents_created == 2
+    nodes, _ = cube(memory)
+    topics = {i for i, n in nodes.items() if is_topic(n)}
+    query = "cooking food recipes in the kitchen"
+    shown = memory.search(query, top_k=len(nodes), include_topics=True)
+    assert topics & {h.id for h in shown}, "the control: topics are found when asked for"
+    hidden = memory.search(query, top_k=len(nodes))
+    assert not topics & {h.id for h in hidden}
+    # The slots the topics took go to memories: every memory shown with topics is still there.
+    assert {h.id for h in shown} - topics <= {h.id for h in hidden}
+    assert len(hidden) == len(nodes) - len(topics)
+    assert set(cooking) <= {h.id for h in hidden[: len(cooking) + 2]}
+
+
 def test_deadline_stops_the_run_and_the_next_run_finishes(make_memory: Any) -> None:
     memory = make_memory()
     ids = memory.add([item("Melanie's favourite food is lemon tart.", f"d{i}") for i in range(3)])
