@@ -1,19 +1,65 @@
-"""Loopback port helpers: pick a free port, tell whether one is free."""
+"""Loopback port helpers: pick a free port, tell whether one is free.
+
+Server ports are picked below the kernel's ephemeral range (``ip_local_port_range``). A port
+from inside it can be taken at any moment as the local end of some process's outgoing
+connection; then a server that crashed cannot be restarted on its own port, and every client
+configured with its address loses it for good (the reliability suite hit exactly that when a
+Redis killed under load came back on a new port).
+"""
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+#: Where server ports are picked when the ephemeral range leaves room below it.
+SERVER_PORT_FLOOR = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_DEFAULT_EPHEMERAL = (32768, 60999)
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux default elsewhere)."""
+    try:
+        low, high = (int(x) for x in _EPHEMERAL_RANGE.read_text().split()[:2])
+    except (OSError, ValueError):
+        return _DEFAULT_EPHEMERAL
+    return low, high
+
+
+def server_port_range() -> tuple[int, int] | None:
+    """Inclusive range to pick server ports from, or None when there is no room below."""
+    low, _ = ephemeral_range()
+    if low - 1 - SERVER_PORT_FLOOR < 1000:
+        return None
+    return SERVER_PORT_FLOOR, low - 1
+
+
+def _bindable(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def pick_free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port on ``host`` that nothing listens on right now.
+    """Return a TCP port on ``host`` that nothing uses right now, for a server to listen on.
 
-    The kernel chooses it (bind to port 0); the socket is closed before returning, so another
-    process could take the port in between: callers that start a server on it retry with a new
-    port when the server fails to bind.
+    Picked at random below the ephemeral range when there is room (see the module doc), else
+    by the kernel (bind to port 0). Nothing holds the port after returning, so another process
+    could take it in between: callers that start a server on it retry with a new port when the
+    server fails to bind.
     """
+    span = server_port_range()
+    if span is not None:
+        for _ in range(100):
+            candidate = random.randint(*span)
+            if _bindable(candidate, host):
+                return candidate
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]

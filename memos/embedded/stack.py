@@ -397,6 +397,10 @@ class EmbeddedStack:
         )
 
 
+#: How long ``up`` waits for a restarted server's recorded port to be free again.
+RECORDED_PORT_WAIT_S = 10.0
+
+
 def _choose_port(
     what: str, explicit: int | None, recorded: int | None, taken: set[int]
 ) -> tuple[int, bool]:
@@ -408,8 +412,22 @@ def _choose_port(
                 "or leave it unset to pick a free one"
             )
         return explicit, False
-    if recorded is not None and recorded not in taken and port_is_free(recorded):
-        return recorded, True
+    if recorded is not None and recorded not in taken:
+        # Clients hold the recorded address: a crashed server's port can stay busy for a
+        # moment (sockets closing), so wait for it rather than move the server elsewhere.
+        deadline = time.monotonic() + RECORDED_PORT_WAIT_S
+        while True:
+            if port_is_free(recorded):
+                return recorded, True
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        logger.warning(
+            "the %s port %d recorded for this stack is still in use; picking another one "
+            "(clients configured with the old address must be restarted)",
+            what,
+            recorded,
+        )
     return free_port(taken), True
 
 

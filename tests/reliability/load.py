@@ -101,6 +101,9 @@ class LoadRun:
         self.spans: list[tuple[float, float]] = []
         self.retries = 0
         self.ids: dict[tuple[str, int], list[str]] = {}
+        # Set when the run is abandoned (a failure, a pytest timeout): callers stop retrying, so
+        # the thread pool ends at once instead of retrying for ADD_DEADLINE_S.
+        self._abandoned = threading.Event()
 
     def _add(self, tenant: str, index: int) -> None:
         began = time.monotonic()
@@ -117,7 +120,7 @@ class LoadRun:
                 break
             except (MemOSError, redis.RedisError):
                 # The caller's side of the contract: retry with the same key.
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self._abandoned.is_set():
                     raise
                 with self._lock:
                     self.retries += 1
@@ -133,7 +136,8 @@ class LoadRun:
         started = time.monotonic()
         # Interleave tenants so every share of the run touches every cube.
         jobs = [(t, i) for i in range(self.per_tenant) for t in sorted(self.cubes)]
-        with ThreadPoolExecutor(self.threads) as pool:
+        pool = ThreadPoolExecutor(self.threads)
+        try:
             futures = [pool.submit(self._add, t, i) for t, i in jobs]
             for fault in sorted(faults, key=lambda f: f.at):
                 while len(self.completed) < fault.at * total:
@@ -145,6 +149,11 @@ class LoadRun:
                 fault.action_s = time.monotonic() - fault.injected_at
             for future in futures:
                 future.result()
+        except BaseException:
+            self._abandoned.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         wall = time.monotonic() - started
         for fault in faults:
             after = [c for c in self.completed if c > fault.injected_at]
