@@ -135,17 +135,19 @@ def test_memos_bench_delegates_to_the_dispatcher() -> None:
     assert "invalid choice: 'no-such-suite'" in proc.stderr
 
 
-# Not marked slow: CI runs every suite (tiny) with its sanity checks, about 5-9 minutes here.
-@pytest.mark.timeout(1500)
-def test_all_smoke_run_passes_its_checks(tmp_path: Path) -> None:
-    """Every suite, tiny, as a subprocess: exit 0, one JSON key per suite, all checks passed."""
+# Not marked slow: CI runs `bench all --quick` (every suite, small) with its sanity checks, as
+# the benchmark issue asks: 4.3 minutes on the idle 2-core VM; the timeouts leave room for a
+# loaded one.
+@pytest.mark.timeout(3000)
+def test_all_quick_run_passes_its_checks(tmp_path: Path) -> None:
+    """Every suite, small, as a subprocess: exit 0, one JSON key per suite, all checks passed."""
     skip = []
     if not LOCOMO.is_file():
         # The two LoCoMo suites need the data set; the others fall back to synthetic turns.
         print(f"LoCoMo suites left out: data not found at {LOCOMO}")
         skip += ["locomo-recall", "locomo-consolidation"]
-    out = tmp_path / "smoke.json"
-    command = [sys.executable, "-m", "bench", "all", "--smoke", "--json", str(out),
+    out = tmp_path / "quick.json"
+    command = [sys.executable, "-m", "bench", "all", "--quick", "--json", str(out),
                "--out", str(tmp_path)]  # fmt: skip
     if skip:
         command += ["--skip", ",".join(skip)]
@@ -154,7 +156,7 @@ def test_all_smoke_run_passes_its_checks(tmp_path: Path) -> None:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=2700,
         check=False,
         env={**os.environ, "OMP_NUM_THREADS": "2"},
     )
