@@ -52,6 +52,10 @@ def _proc_state(pid: int) -> str | None:
     return tail[0] if tail else None
 
 
+#: How long a live process whose command line reads empty is given to finish its exec.
+EXEC_SETTLE_S = 2.0
+
+
 def read_cmdline(pid: int) -> list[str]:
     """The argument vector of ``pid`` (empty when it cannot be read)."""
     try:
@@ -59,6 +63,22 @@ def read_cmdline(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _settled_cmdline(pid: int, wait_s: float = EXEC_SETTLE_S) -> list[str]:
+    """The argument vector, waiting out the moment right after exec when it reads empty.
+
+    ``subprocess.Popen`` returns as soon as the child's exec has closed its close-on-exec
+    pipe, before the kernel has set up the new argument block; in that window
+    ``/proc/PID/cmdline`` is empty (seen on a loaded machine). Only kernel threads have an
+    empty command line for good, and they are never ours, so a short wait costs nothing.
+    """
+    deadline = time.monotonic() + wait_s
+    argv = read_cmdline(pid)
+    while not argv and time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.005)
+        argv = read_cmdline(pid)
+    return argv
 
 
 def read_cwd(pid: int) -> Path | None:
@@ -93,7 +113,7 @@ def process_matches(
     if not pid_alive(pid):
         return False
     if cmdline_contains:
-        argv = read_cmdline(pid)
+        argv = _settled_cmdline(pid)
         joined = " ".join(argv)
         if not all(marker in argv or marker in joined for marker in cmdline_contains):
             return False

@@ -34,6 +34,29 @@ def test_pid_alive_and_identity(tmp_path: Path) -> None:
     assert not procs.process_matches(proc.pid, cmdline_contains=["marker-xyz"])
 
 
+def test_identity_holds_right_after_spawn_on_a_busy_machine(tmp_path: Path) -> None:
+    # Popen returns once exec has begun, but /proc/PID/cmdline reads empty until the kernel has
+    # set up the new argument block: on a loaded machine a check in that window said "not our
+    # process" (seen in CI). Busy loops make the window wide enough to hit here.
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], cwd=tmp_path) for _ in range(3)
+    ]
+    try:
+        for _ in range(40):
+            proc = _sleeper(tmp_path)
+            try:
+                assert procs.process_matches(
+                    proc.pid, cmdline_contains=["marker-xyz"], cwd=tmp_path
+                ), procs.read_cmdline(proc.pid)
+            finally:
+                proc.kill()
+                proc.wait()
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
 def test_zombie_child_counts_as_dead(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", "pass"], cwd=tmp_path)
     # Let it exit without waiting for it: it stays a zombie until reaped.
