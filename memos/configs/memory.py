@@ -68,6 +68,14 @@ class KVCacheMemoryConfig(BaseActMemoryConfig):
     """KVCacheMemory: transformers KV caches of memory prefixes (``extractor_llm`` must be HF)."""
 
     extractor_llm: LLMConfigFactory = Field(default_factory=default_kv_extractor)
+    reserved_tokens: int = Field(
+        default=256,
+        ge=0,
+        le=65536,
+        description="positions reserved after each stored prefix, so a question (and its "
+        "answer) is computed on top without copying the prefix; costs that many positions of "
+        "memory per item, 0 turns it off",
+    )
 
     @field_validator("extractor_llm")
     @classmethod

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from memos.configs.llm import HFLLMConfig
 from memos.errors import LLMError
+from memos.llms.attention import use_cpu_gqa_attention
 from memos.llms.base import BaseLLM, MessageList, normalize_messages
 from memos.llms.kv import cache_view, common_prefix_length, new_cache
 from memos.llms.models import ModelSource, ensure_converted, resolve_model_source
@@ -139,6 +140,7 @@ def _load(source: ModelSource, folder: Path | None, device: str) -> LoadedModel:
         ) from exc
     model.to(device)  # type: ignore[arg-type]
     model.eval()  # type: ignore[no-untyped-call]
+    use_cpu_gqa_attention(model)
     logger.info("loaded chat model %s on %s", source.name, device)
     return LoadedModel(model=model, tokenizer=tokenizer, model_id=source.name, device=device)
 
@@ -304,17 +306,19 @@ class HFLLM(BaseLLM):
         """
         import torch
 
-        if cache is None or reuse <= 0:
-            view, reuse = None, 0
-        else:
-            view = cache_view(cache, reuse)
+        from memos.llms.kv_room import generation_view
+
         with torch.no_grad():
-            out = self.model(
-                input_ids=self._ids_tensor(token_ids[reuse:]),
-                use_cache=view is not None,
-                **self._cache_kw(view),
-                logits_to_keep=1,
-            )
+            if cache is None or reuse <= 0:
+                out = self.model(input_ids=self._ids_tensor(token_ids), logits_to_keep=1)
+            else:
+                with generation_view(cache, reuse) as view:
+                    out = self.model(
+                        input_ids=self._ids_tensor(token_ids[reuse:]),
+                        use_cache=True,
+                        **self._cache_kw(view),
+                        logits_to_keep=1,
+                    )
         logits: torch.Tensor = out.logits
         return logits[0, -1].float().cpu()
 
@@ -389,8 +393,12 @@ class HFLLM(BaseLLM):
                 reuse,
                 len(prefix_token_ids),
             )
-        view = cache_view(cache, reuse) if reuse > 0 else None
-        return self._decode(self._generate_ids(prompt_ids, view, **kwargs))
+        if reuse <= 0:
+            return self._decode(self._generate_ids(prompt_ids, None, **kwargs))
+        from memos.llms.kv_room import generation_view
+
+        with generation_view(cache, reuse) as view:
+            return self._decode(self._generate_ids(prompt_ids, view, **kwargs))
 
     def generate_stream(self, messages: MessageList, **kwargs: Any) -> Iterator[str]:
         """Yield the answer as it is decoded (a background thread runs ``generate``)."""

@@ -3,6 +3,8 @@
 A cache holds, per layer, ``keys`` and ``values`` shaped ``[batch, kv_heads, seq, head_dim]``.
 These helpers copy, slice and rebuild caches without touching the tensors of the source, so a
 stored memory is never changed by being used.
+
+Stored prefixes may keep room reserved after them for what is computed on top (``kv_room``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from memos.errors import KVCacheCompatibilityError
 if TYPE_CHECKING:
     import torch
     from transformers import DynamicCache, PreTrainedModel
+    from transformers.cache_utils import DynamicLayer
 
 
 def new_cache(model: PreTrainedModel) -> DynamicCache:
@@ -45,7 +48,27 @@ def cache_from_tensors(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Dy
     """Rebuild a DynamicCache from per-layer ``(keys, values)`` (the tensors are not copied)."""
     from transformers import DynamicCache
 
-    return DynamicCache(ddp_cache_data=list(pairs))
+    cache = DynamicCache()
+    cache.layers = plain_layers(pairs)
+    return cache
+
+
+def plain_layers(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[DynamicLayer]:
+    """One DynamicLayer per ``(keys, values)``, holding those very tensors.
+
+    ``DynamicCache(ddp_cache_data=...)`` would copy them: it fills each layer through
+    ``update``, which concatenates onto an empty tensor (a full copy of a 2k-token prefix,
+    96 MB for SmolLM2, on every view that was meant to be free).
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    layers = []
+    for keys, values in pairs:
+        layer = DynamicLayer()
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+        layers.append(layer)
+    return layers
 
 
 def cache_view(cache: DynamicCache, length: int | None = None) -> DynamicCache:
@@ -53,8 +76,14 @@ def cache_view(cache: DynamicCache, length: int | None = None) -> DynamicCache:
 
     Safe to hand to generation: ``DynamicLayer.update`` concatenates into new tensors and never
     writes into the ones it holds, so the source cache is left as it was (tests check this).
+    A view of a whole :class:`ReservedCache` is one too, sharing its room.
     """
+    from memos.llms.kv_room import ReservedCache
+
     pairs = layer_tensors(cache)
+    whole = length is None or (isinstance(cache, ReservedCache) and length == cache.room.length)
+    if isinstance(cache, ReservedCache) and whole and cache.room.holds(pairs):
+        return ReservedCache(pairs, cache.room)
     if length is not None:
         pairs = [(k[..., :length, :], v[..., :length, :]) for k, v in pairs]
     return cache_from_tensors(pairs)

@@ -31,6 +31,7 @@ from memos.errors import (
 from memos.llms.factory import LLMFactory
 from memos.llms.hf import HFLLM, PrefixEncoding, TextOrMessages
 from memos.llms.kv import cache_view, clone_cache, concat_caches
+from memos.llms.kv_room import reserve_room
 from memos.memories.activation.base import BaseActMemory
 from memos.memories.activation.item import KVCacheItem, KVCacheMetadata, token_ids_sha256
 from memos.memories.activation.serialization import ModelIdentity, dump_kv_items, load_kv_items
@@ -140,9 +141,13 @@ class KVCacheMemory(BaseActMemory[KVCacheItem]):
     def add(self, memories: list[KVCacheItem]) -> None:
         """Store items (checked first: all are stored or none). Re-adding an id replaces it."""
         checked = [self._check_item(item) for item in memories]
-        # Own cache object over the same tensors: generation with the caller's object
-        # reassigns its layers, which must not reach the stored one.
-        self._put(item.model_copy(update={"memory": cache_view(item.memory)}) for item in checked)
+        # Own cache object (and tensors, with room reserved after them): generation with the
+        # caller's object reassigns its layers, which must not reach the stored one.
+        self._put(self._with_room(item) for item in checked)
+
+    def _with_room(self, item: KVCacheItem) -> KVCacheItem:
+        reserved = reserve_room(item.memory, self.config.reserved_tokens)
+        return item.model_copy(update={"memory": reserved})
 
     def _copy(self, item: KVCacheItem) -> KVCacheItem:
         return item.model_copy(
@@ -164,8 +169,9 @@ class KVCacheMemory(BaseActMemory[KVCacheItem]):
     def get_stored_view(self, memory_id: str) -> KVCacheItem:
         """The item with a cache object over the stored tensors (no copy; for generation).
 
-        Generation never writes into existing cache tensors (it concatenates new ones), so a
-        view is safe to generate with and much cheaper than :meth:`get` for long prefixes.
+        Generation never writes into the stored prefix (it concatenates new positions, or
+        writes them into the room reserved after it), so a view is safe to generate with and
+        much cheaper than :meth:`get` for long prefixes.
         """
         item = self._stored(memory_id)
         return item.model_copy(update={"memory": cache_view(item.memory)})
@@ -220,5 +226,5 @@ class KVCacheMemory(BaseActMemory[KVCacheItem]):
         items = load_kv_items(
             Path(dir), self.config.memory_filename, self.identity, self.llm.device
         )
-        self._replace_all(items)
+        self._replace_all(self._with_room(item) for item in items)
         logger.info("loaded %d KV items", len(items))
