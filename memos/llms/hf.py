@@ -310,7 +310,9 @@ class HFLLM(BaseLLM):
 
         with torch.no_grad():
             if cache is None or reuse <= 0:
-                out = self.model(input_ids=self._ids_tensor(token_ids), logits_to_keep=1)
+                out = self.model(
+                    input_ids=self._ids_tensor(token_ids), use_cache=False, logits_to_keep=1
+                )
             else:
                 with generation_view(cache, reuse) as view:
                     out = self.model(
