@@ -5,8 +5,9 @@ is given. A question computed on top of a cached prefix always carries a mask (i
 are causal among themselves), so ``sdpa`` first repeats every cached key and value once per
 query group: for SmolLM2 (9 query heads, 3 key/value heads) a 2k-token prefix means copying
 3x its 96 MB cache on every forward pass. On CPU, ``torch``'s kernel takes the mask together
-with ``enable_gqa`` and gives the same result without that copy (measured: the first token
-after a 2k-token cached prefix 15-20 ms sooner out of about 140 ms).
+with ``enable_gqa`` and gives the same (bit-identical) result without that copy. Together with
+the copy-free views and reserved room of ``kv_room``, the first token after a 2k-token cached
+prefix came 1.5x sooner (BENCHMARKS.md, kv-ttft).
 
 Other devices and every case this does not cover go to transformers' own ``sdpa`` function:
 CUDA kernels fall back to the slow math path for masked grouped-query attention.
