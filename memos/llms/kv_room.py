@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from memos.llms.kv import cache_view, layer_tensors, plain_layers
+from memos.llms.kv import cache_view, clone_cache, layer_tensors, plain_layers
 
 if TYPE_CHECKING:
     import torch
@@ -70,6 +70,10 @@ class ReservedCache(DynamicCache):
         super().__init__()
         self.layers = plain_layers(pairs)
         self.room = room
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DynamicCache:
+        """An independent plain cache of the same positions (the room and its lock stay here)."""
+        return clone_cache(self)
 
 
 class _RoomLayer(DynamicLayer):

@@ -30,7 +30,13 @@ from memos.errors import (
 )
 from memos.llms.factory import LLMFactory
 from memos.llms.hf import HFLLM, PrefixEncoding, TextOrMessages
-from memos.llms.kv import cache_view, clone_cache, concat_caches
+from memos.llms.kv import (
+    cache_from_tensors,
+    cache_view,
+    clone_cache,
+    concat_caches,
+    layer_tensors,
+)
 from memos.llms.kv_room import reserve_room
 from memos.memories.activation.base import BaseActMemory
 from memos.memories.activation.item import KVCacheItem, KVCacheMetadata, token_ids_sha256
@@ -187,7 +193,8 @@ class KVCacheMemory(BaseActMemory[KVCacheItem]):
         items = self._stored_many(cache_ids)
         if len(items) == 1:
             return self._copy(items[0])
-        cache = cache_view(items[0].memory)  # prefill concatenates into new tensors
+        # A plain cache over the first item's tensors: prefill concatenates into new ones.
+        cache = cache_from_tensors(layer_tensors(items[0].memory))
         token_ids = list(items[0].token_ids)
         for item in items[1:]:
             cache = self.llm.prefill(item.token_ids, cache)

@@ -7,6 +7,7 @@ what a plain computation gives.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +133,21 @@ def test_answers_are_exact_without_room_or_beyond_it(reserved: int) -> None:
     answer = chat_with_kv(memory.llm, view, QUESTION, max_tokens=24)
     assert answer == memory.llm.generate(injected_messages(item, QUESTION), max_tokens=24)
     assert _unchanged(stored, before)
+
+
+def test_copies_and_merges_are_plain_independent_caches(
+    kv_memory: KVCacheMemory, stored: KVCacheItem
+) -> None:
+    copied = copy.deepcopy(kv_memory.get_stored_view(stored.id).memory)
+    assert not isinstance(copied, ReservedCache)
+    keys = layer_tensors(copied)[0][0]
+    stored_keys = layer_tensors(stored.memory)[0][0]
+    assert torch.equal(keys, stored_keys) and keys.data_ptr() != stored_keys.data_ptr()
+    other = kv_memory.extract(FACTS[1])
+    kv_memory.add([other])
+    merged = kv_memory.merged_item([stored.id, other.id]).memory
+    assert not isinstance(merged, ReservedCache)
+    assert merged.get_seq_length() == len(stored.token_ids) + len(other.token_ids)
 
 
 def test_loaded_items_get_their_room(kv_memory: KVCacheMemory, tmp_path: Path) -> None:
