@@ -78,12 +78,12 @@ def cache_view(cache: DynamicCache, length: int | None = None) -> DynamicCache:
     writes into the ones it holds, so the source cache is left as it was (tests check this).
     A view of a whole :class:`ReservedCache` is one too, sharing its room.
     """
-    from memos.llms.kv_room import ReservedCache
+    from memos.llms.kv_room import ReservedCache, whole_room
 
     pairs = layer_tensors(cache)
-    whole = length is None or (isinstance(cache, ReservedCache) and length == cache.room.length)
-    if isinstance(cache, ReservedCache) and whole and cache.room.holds(pairs):
-        return ReservedCache(pairs, cache.room)
+    room = whole_room(cache, length)
+    if room is not None:
+        return ReservedCache(pairs, room)
     if length is not None:
         pairs = [(k[..., :length, :], v[..., :length, :]) for k, v in pairs]
     return cache_from_tensors(pairs)

@@ -92,7 +92,6 @@ class _RoomLayer(DynamicLayer):
 
     def _show(self, length: int) -> None:
         assert self._buffers is not None
-        self._length = length
         self.keys = self._buffers[0][..., :length, :]
         self.values = self._buffers[1][..., :length, :]
         self._shown = self.keys
@@ -101,7 +100,7 @@ class _RoomLayer(DynamicLayer):
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new positions into the room (or concatenate when it does not fit)."""
-        start, count = self._length, key_states.shape[-2]
+        start, count = self._shown.shape[-2], key_states.shape[-2]
         buffers = self._buffers
         if buffers is None or self.keys is not self._shown or start + count > buffers[0].shape[-2]:
             self._buffers = None
@@ -110,6 +109,20 @@ class _RoomLayer(DynamicLayer):
         buffers[1][..., start : start + count, :] = value_states
         self._show(start + count)
         return self.keys, self.values
+
+
+def whole_room(cache: DynamicCache, length: int | None = None) -> PrefixRoom | None:
+    """The room of ``cache`` when it is a whole :class:`ReservedCache`, else None.
+
+    Whole: its layers still hold the room's prefix views (nothing swapped in by generation)
+    and ``length`` (None: all of it) is the full prefix, so nothing after it is in use.
+    """
+    if not isinstance(cache, ReservedCache):
+        return None
+    room = cache.room
+    if length is not None and length != room.length:
+        return None
+    return room if room.holds(layer_tensors(cache)) else None
 
 
 def reserve_room(cache: DynamicCache, room: int) -> DynamicCache:
@@ -128,10 +141,8 @@ def generation_view(cache: DynamicCache, length: int) -> Iterator[DynamicCache]:
     the new positions go into the room (no copy of the prefix); otherwise this is
     :func:`cache_view` (new positions are concatenated onto copies).
     """
-    room = cache.room if isinstance(cache, ReservedCache) else None
-    pairs = layer_tensors(cache)
-    usable = room is not None and length == room.length and room.holds(pairs)
-    if room is None or not usable or not room.lock.acquire(blocking=False):
+    room = whole_room(cache, length)
+    if room is None or not room.lock.acquire(blocking=False):
         yield cache_view(cache, length)
         return
     try:
