@@ -36,16 +36,16 @@ test-vllm: install
 	scripts/vllm_cpu.sh test
 
 lint: install
-	$(VENV)/bin/ruff check memos tests bench
-	$(VENV)/bin/ruff format --check memos tests bench
+	$(VENV)/bin/ruff check memos tests
+	$(VENV)/bin/ruff format --check memos tests
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff format memos tests bench
-	$(VENV)/bin/ruff check --fix memos tests bench
+	$(VENV)/bin/ruff format memos tests
+	$(VENV)/bin/ruff check --fix memos tests
 
 bench-quick: install
-	$(PY) -m bench all --quick
+	$(PY) -m memos.bench all --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

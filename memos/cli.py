@@ -97,11 +97,11 @@ app.command("inspect", epilog=cube_commands.INSPECT_EXAMPLES)(cube_commands.insp
 )
 def bench(ctx: typer.Context) -> None:
     """Run a benchmark suite: memos bench <suite> [--quick] [--json PATH] [--out DIR]."""
-    # The suites live in the bench package (python -m bench), which owns the options; it is
+    # The suites live in the bench package (python -m memos.bench), which owns the options; it is
     # imported by name so the memos package does not depend on it at import or type-check time.
     import importlib
 
-    bench_main = importlib.import_module("bench.__main__").main
+    bench_main = importlib.import_module("memos.bench.__main__").main
     if ctx.args[:1] in (["--help"], ["-h"]):
         # argparse prints the suites and exits; the examples follow it, as for other commands.
         with contextlib.suppress(SystemExit):

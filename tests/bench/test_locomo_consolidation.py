@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from bench.__main__ import CHECKS, SUITES, main
-from bench.locomo_consolidation import (
+from memos.bench.__main__ import CHECKS, SUITES, main
+from memos.bench.locomo_consolidation import (
     MAX_R10_DROP,
     ConsolidationSystem,
     check,
 )
-from bench.locomo_recall import _base_embedder, _reader_sessions, load_locomo
+from memos.bench.locomo_recall import _base_embedder, _reader_sessions, load_locomo
 
 # The "lives in" turn that the later "moved to" turn supersedes.
 OLD_RESIDENCE = "D1:7"

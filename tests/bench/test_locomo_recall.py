@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.__main__ import main
-from bench.locomo_recall import (
+from memos.bench.__main__ import main
+from memos.bench.locomo_recall import (
     HybridIndex,
     load_locomo,
     plain_tokens,

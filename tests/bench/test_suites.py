@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-import bench.__main__ as dispatcher
-from bench import checks, ingest, plots, search_latency, tenants
-from bench.common import LOCOMO, REPO_ROOT, percentiles, ratio
+import memos.bench.__main__ as dispatcher
+from memos.bench import checks, ingest, plots, search_latency, tenants
+from memos.bench.common import LOCOMO, REPO_ROOT, percentiles, ratio
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -147,7 +147,7 @@ def test_all_quick_run_passes_its_checks(tmp_path: Path) -> None:
         print(f"LoCoMo suites left out: data not found at {LOCOMO}")
         skip += ["locomo-recall", "locomo-consolidation"]
     out = tmp_path / "quick.json"
-    command = [sys.executable, "-m", "bench", "all", "--quick", "--json", str(out),
+    command = [sys.executable, "-m", "memos.bench", "all", "--quick", "--json", str(out),
                "--out", str(tmp_path)]  # fmt: skip
     if skip:
         command += ["--skip", ",".join(skip)]

@@ -7,7 +7,7 @@ from the graph store afterwards: ``lost`` (ids an add returned that are not stor
 and ``duplicated`` (nodes beyond one per distinct text and source turns: must be 0). The facade
 is shared by the threads, as an API server would share it.
 
-    python -m bench tenants [--quick] [--levels 1,10,100] [--rounds 5]
+    python -m memos.bench tenants [--quick] [--levels 1,10,100] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from bench.common import finite_positive, machine, percentiles, print_table, progress
+from memos.bench.common import finite_positive, machine, percentiles, print_table, progress
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _audit(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run every concurrency level on one stack; print a table and return the numbers."""
-    from bench.harness import MOSHarness
+    from memos.bench.harness import MOSHarness
 
     result: dict[str, Any] = {"machine": machine(), "levels": {}}
     rounds = _rounds(args)

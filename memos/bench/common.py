@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCOMO = REPO_ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 # Versions worth recording next to the numbers (the parts on the measured paths).
 _PACKAGES = (

@@ -7,7 +7,7 @@ question's tokens are computed on top of the stored cache) and (b) prompt inject
 prompt is computed). Both include rendering and tokenising the prompt, and both must produce
 the same first token. Target: >= 20x at 2k tokens.
 
-    python -m bench kv-ttft [--quick] [--json out.json] [--device cpu]
+    python -m memos.bench kv-ttft [--quick] [--json out.json] [--device cpu]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from bench.common import REPO_ROOT, machine, write_json
+from memos.bench.common import REPO_ROOT, machine, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: ``python -m bench.kv_ttft``."""
-    parser = argparse.ArgumentParser(prog="python -m bench.kv_ttft", description=__doc__)
+    """Standalone entry point: ``python -m memos.bench.kv_ttft``."""
+    parser = argparse.ArgumentParser(prog="python -m memos.bench.kv_ttft", description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="PATH")
     add_arguments(parser)

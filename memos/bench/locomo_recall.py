@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import REPO_ROOT, machine
+from memos.bench.common import REPO_ROOT, machine
 from memos.memories.textual.retrieval import keywords, reciprocal_rank_fusion
 from memos.memories.textual.tree_search import DEFAULT_SEARCH
 
@@ -370,7 +370,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Entry point of ``python -m bench locomo-recall``."""
+    """Entry point of ``python -m memos.bench locomo-recall``."""
     logging.basicConfig(level=logging.WARNING)
     data = Path(args.data)
     if not data.is_file():
@@ -382,7 +382,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     limit = args.conversations or (2 if args.quick else None)
     conversations = load_locomo(data, limit)
     if "fast" in systems and _tree_available():
-        from bench.tree_system import TreeSystem
+        from memos.bench.tree_system import TreeSystem
 
         with TreeSystem(_base_embedder()) as tree:
             result = evaluate(conversations, systems, tree=tree)

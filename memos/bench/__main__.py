@@ -1,4 +1,6 @@
-"""``python -m bench <suite> [--quick | --smoke] [--json PATH] [--out DIR]`` (or ``memos bench``).
+"""``python -m memos.bench <suite> [--quick | --smoke] [--json PATH] [--out DIR]``.
+
+Also ``memos bench <suite>``.
 
 Each suite registers a ``(add_arguments, run)`` pair in ``SUITES`` and a sanity check in
 ``CHECKS``; ``run(args)`` prints its table and returns its result dict, which is written under
@@ -27,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from bench import (
+from memos.bench import (
     checks,
     ingest,
     kv_ttft,
@@ -37,7 +39,7 @@ from bench import (
     search_latency,
     tenants,
 )
-from bench.common import LOCOMO, REPO_ROOT, print_table, write_json
+from memos.bench.common import LOCOMO, REPO_ROOT, print_table, write_json
 
 Suite = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], Any]]
 Check = Callable[[dict[str, Any]], list[str]]
@@ -52,8 +54,8 @@ def _throughput_arguments(parser: argparse.ArgumentParser) -> None:
 def _throughput_run(args: argparse.Namespace) -> dict[str, Any]:
     """``bench.scheduler_throughput`` in the suite shape (no-op handler: the bus alone)."""
     # Imported here: importing it registers no-op handlers for every event type.
-    from bench import scheduler_throughput
-    from bench.common import machine
+    from memos.bench import scheduler_throughput
+    from memos.bench.common import machine
 
     small = args.quick or getattr(args, "smoke", False)
     events = args.events or (200 if getattr(args, "smoke", False) else 500 if small else 2000)
@@ -103,7 +105,9 @@ SMOKE_ARGS: dict[str, list[str]] = {
 def build_parser() -> argparse.ArgumentParser:
     """The argparse dispatcher: one sub-command per suite plus ``all``."""
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m memos.bench",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     sub = parser.add_subparsers(dest="suite", required=True)
     for name, (add_arguments, _run) in SUITES.items():
@@ -126,7 +130,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _suite_args(name: str, args: argparse.Namespace) -> argparse.Namespace:
     """The suite's own defaults, keeping --quick / --smoke / --json / --out of the command."""
-    parser = argparse.ArgumentParser(prog=f"python -m bench {name}")
+    parser = argparse.ArgumentParser(prog=f"python -m memos.bench {name}")
     _common(parser)
     SUITES[name][0](parser)
     suite_args = parser.parse_args(SMOKE_ARGS.get(name, []) if args.smoke else [])
@@ -145,7 +149,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def run_suite(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """Run one suite, check it, plot it; its result (with ``checks``) and its failures."""
-    from bench import plots
+    from memos.bench import plots
 
     started = time.perf_counter()
     try:

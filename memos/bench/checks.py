@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.common import finite_positive
+from memos.bench.common import finite_positive
 
 BASELINES = ("bm25", "dense", "rrf")
 

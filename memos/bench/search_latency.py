@@ -10,7 +10,7 @@ nodes the in-process memory searches. Queries alternate direct / daemon so load 
 shared machine hit both alike; the in-process side runs at the worker's thread count (1).
 Issue target: daemon / direct <= 1.25 for search.
 
-    python -m bench search-latency [--quick] [--sizes 1000,10000,100000] [--queries 100]
+    python -m memos.bench search-latency [--quick] [--sizes 1000,10000,100000] [--queries 100]
 """
 
 from __future__ import annotations
@@ -25,8 +25,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.common import LOCOMO, finite_positive, machine, percentiles, print_table, progress, ratio
-from bench.turns import load_questions
+from memos.bench.common import (
+    LOCOMO,
+    finite_positive,
+    machine,
+    percentiles,
+    print_table,
+    progress,
+    ratio,
+)
+from memos.bench.turns import load_questions
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +129,7 @@ def _counts(args: argparse.Namespace) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the cubes, time search and add both ways, print a table and return the numbers."""
-    from bench.harness import MOSHarness
+    from memos.bench.harness import MOSHarness
 
     sizes = sorted(_sizes(args))
     n_queries, n_adds = _counts(args)

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m memos.bench <suite> [--quick] [--json PATH]``."""
