@@ -22,13 +22,13 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from memos.mem_scheduler.events import EVENT_TYPES, make_event
+from memos.mem_scheduler.events import EVENT_TYPES, Event, make_event
 from memos.workers.handlers import HandlerContext, register_handler
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def noop(event: Any, ctx: HandlerContext) -> JsonValue:
+def noop(event: Event, ctx: HandlerContext) -> JsonValue:
     """Do nothing (measures the bus, not the memory work)."""
     return {"ok": event.id}
 

@@ -17,7 +17,7 @@ import redis
 
 from memos.mem_scheduler.core import SchedulerCore
 from memos.mem_scheduler.dlq import dead_letter_fields
-from memos.mem_scheduler.events import EventResult
+from memos.mem_scheduler.events import Event, EventResult
 from memos.mem_scheduler.fairness import StreamEntry
 from memos.mem_scheduler.idempotency import queue_reply
 from memos.mem_scheduler.ordering import decode
@@ -90,7 +90,7 @@ class BookkeepingMixin(SchedulerCore):
         self,
         entry_id: str,
         raw: str,
-        event: Any,
+        event: Event | None,
         cube: str | None,
         seq: int | None,
         error_type: str,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from concurrent.futures import Future
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis
 from celery import Celery
@@ -21,7 +21,7 @@ from celery import Celery
 from memos.errors import SchedulerError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import QUEUE_BY_TYPE, TASK_BY_TYPE
-from memos.mem_scheduler.events import EventResult
+from memos.mem_scheduler.events import Event, EventResult
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
 from memos.mem_scheduler.threads import DaemonThreadPool
 from memos.observability.logging import event_context
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class EventExecutor(Protocol):
     """Starts one attempt of an event; the outcome arrives on ``notify_key``."""
 
-    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+    async def submit(self, event: Event, token: str, notify_key: str) -> None:
         """Start the attempt (returns once it is handed over, not when it finishes)."""
         ...
 
@@ -51,7 +51,7 @@ class CeleryExecutor:
         # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
         self._pool = DaemonThreadPool(1, "memos-celery-send")
 
-    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+    async def submit(self, event: Event, token: str, notify_key: str) -> None:
         """Publish the task; translates broker errors to :class:`SchedulerError`."""
         send = partial(
             self._app.send_task,
@@ -85,17 +85,17 @@ class InlineExecutor:
         self._pool = DaemonThreadPool(config.max_in_flight, "memos-inline")
         self._futures: set[Future[None]] = set()
 
-    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+    async def submit(self, event: Event, token: str, notify_key: str) -> None:
         """Start the handler in a thread; its outcome is pushed to ``notify_key``."""
         future = self._pool.submit(self._run, event, token, notify_key)
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
 
-    def _run(self, event: Any, token: str, notify_key: str) -> None:
+    def _run(self, event: Event, token: str, notify_key: str) -> None:
         with event_context(event):
             self._run_bound(event, token, notify_key)
 
-    def _run_bound(self, event: Any, token: str, notify_key: str) -> None:
+    def _run_bound(self, event: Event, token: str, notify_key: str) -> None:
         spec = find_handler(event.type)
         try:
             if spec is None:

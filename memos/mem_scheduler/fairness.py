@@ -15,9 +15,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from memos.mem_scheduler.constants import PRIORITY_BACKGROUND, PRIORITY_BY_TYPE
+from memos.mem_scheduler.events import Event
 from memos.mem_scheduler.ordering import parse_entry_id
 
 
@@ -26,7 +26,7 @@ class StreamEntry:
     """A parsed entry of the event stream, held by this replica until acked."""
 
     entry_id: str
-    event: Any
+    event: Event
     raw: str
     seq: int | None
     sort_key: tuple[int, int] = field(init=False)

@@ -36,7 +36,7 @@ from memos.errors import (
     MemoryOperationError,
 )
 from memos.mem_scheduler.constants import SchedulerKeys
-from memos.mem_scheduler.events import EventResult
+from memos.mem_scheduler.events import Event, EventResult
 from memos.observability.metrics import get_metrics
 from memos.workers.handlers import HandlerContext, HandlerSpec
 
@@ -105,7 +105,7 @@ def _queue_notify(
 def apply_once(
     client: redis.Redis,
     keys: SchedulerKeys,
-    event: Any,
+    event: Event,
     spec: HandlerSpec,
     *,
     token: str,
@@ -152,7 +152,7 @@ def apply_once(
     raise redis.WatchError(f"idempotency key of event {event.id} kept changing")
 
 
-def _observe(event: Any, outcome: str, started: float) -> None:
+def _observe(event: Event, outcome: str, started: float) -> None:
     get_metrics().handler_duration_s.labels(type=event.type, outcome=outcome).observe(
         time.perf_counter() - started
     )
@@ -161,7 +161,7 @@ def _observe(event: Any, outcome: str, started: float) -> None:
 def _replayed(
     pipe: redis.client.Pipeline,
     keys: SchedulerKeys,
-    event: Any,
+    event: Event,
     stored: bytes | str,
     token: str,
     notify_key: str | None,
@@ -180,7 +180,7 @@ def _replayed(
 def _failed(
     client: redis.Redis,
     keys: SchedulerKeys,
-    event: Any,
+    event: Event,
     exc: Exception,
     token: str,
     notify_key: str | None,

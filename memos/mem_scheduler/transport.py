@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 import redis
 import redis.asyncio as aioredis
@@ -30,7 +30,7 @@ from pydantic import JsonValue
 from memos.errors import EventTimeoutError, SchedulerError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import SchedulerKeys
-from memos.mem_scheduler.events import EventResult
+from memos.mem_scheduler.events import Event, EventResult
 from memos.mem_scheduler.ordering import PUBLISH_LUA
 
 
@@ -45,7 +45,7 @@ class TransportState(enum.Enum):
 class EventTransport(Protocol):
     """Synchronous transport used by the MOS facade."""
 
-    def publish(self, event: Any) -> str:
+    def publish(self, event: Event) -> str:
         """Send an event; returns its id."""
         ...
 
@@ -53,7 +53,7 @@ class EventTransport(Protocol):
         """Block until the result of ``event_id`` arrives; raises EventTimeoutError."""
         ...
 
-    def publish_and_wait(self, event: Any, timeout_s: float) -> EventResult:
+    def publish_and_wait(self, event: Event, timeout_s: float) -> EventResult:
         """Publish and await the result."""
         ...
 
@@ -65,7 +65,7 @@ class EventTransport(Protocol):
 class AsyncEventTransport(Protocol):
     """Asynchronous transport (same contract as :class:`EventTransport`)."""
 
-    async def publish(self, event: Any) -> str:
+    async def publish(self, event: Event) -> str:
         """Send an event; returns its id."""
         ...
 
@@ -91,7 +91,7 @@ class _Lifecycle:
             self.state = TransportState.OPEN
 
 
-def _with_reply(keys: SchedulerKeys, event: Any) -> Any:
+def _with_reply(keys: SchedulerKeys, event: Event) -> Event:
     if event.reply_to is None:
         return event.model_copy(update={"reply_to": keys.reply(event.id)})
     return event
@@ -121,7 +121,7 @@ class RedisEventTransport(_Lifecycle):
     ) -> None:
         self.close()
 
-    def publish(self, event: Any) -> str:
+    def publish(self, event: Event) -> str:
         """Append ``event`` to the stream (with a reply key if it has none); returns its id."""
         self._ensure_open()
         event = _with_reply(self._keys, event)
@@ -150,7 +150,7 @@ class RedisEventTransport(_Lifecycle):
             raise EventTimeoutError(event_id, timeout_s)
         return EventResult.from_json(popped[1])
 
-    def publish_and_wait(self, event: Any, timeout_s: float) -> EventResult:
+    def publish_and_wait(self, event: Event, timeout_s: float) -> EventResult:
         """Publish ``event`` and block for its result (the synchronous facade's path)."""
         event = _with_reply(self._keys, event)
         event_id = self.publish(event)
@@ -186,7 +186,7 @@ class AsyncRedisEventTransport(_Lifecycle):
     ) -> None:
         await self.close()
 
-    async def publish(self, event: Any) -> str:
+    async def publish(self, event: Event) -> str:
         """Append ``event`` to the stream; returns its id."""
         self._ensure_open()
         event = _with_reply(self._keys, event)
@@ -217,7 +217,7 @@ class AsyncRedisEventTransport(_Lifecycle):
             raise EventTimeoutError(event_id, timeout_s)
         return EventResult.from_json(popped[1])
 
-    async def publish_and_wait(self, event: Any, timeout_s: float) -> EventResult:
+    async def publish_and_wait(self, event: Event, timeout_s: float) -> EventResult:
         """Publish ``event`` and await its result."""
         event = _with_reply(self._keys, event)
         event_id = await self.publish(event)
@@ -230,7 +230,7 @@ class AsyncRedisEventTransport(_Lifecycle):
         self.state = TransportState.CLOSED
 
 
-InMemoryHandler = Callable[[Any], JsonValue]
+InMemoryHandler = Callable[[Event], JsonValue]
 
 
 class InMemoryEventTransport(_Lifecycle):
@@ -248,9 +248,9 @@ class InMemoryEventTransport(_Lifecycle):
         self._cond = threading.Condition()
         self._results: dict[str, EventResult] = {}
         self._done: dict[str, EventResult] = {}
-        self.published: list[Any] = []
+        self.published: list[Event] = []
 
-    def publish(self, event: Any) -> str:
+    def publish(self, event: Event) -> str:
         """Record ``event`` and, with a handler, apply it once per idempotency key."""
         self._ensure_open()
         event.to_json()  # the same size limit as the real bus
@@ -290,7 +290,7 @@ class InMemoryEventTransport(_Lifecycle):
                 self._cond.wait(left)
             return self._results[event_id]
 
-    def publish_and_wait(self, event: Any, timeout_s: float) -> EventResult:
+    def publish_and_wait(self, event: Event, timeout_s: float) -> EventResult:
         """Publish and await the result."""
         return self.await_result(self.publish(event), None, timeout_s)
 

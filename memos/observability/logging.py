@@ -18,6 +18,8 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
+from memos.mem_scheduler.events import Event
+
 LogFormat = Literal["json", "console"]
 
 #: Keys removed from every log line: they may hold user content or credentials.
@@ -109,7 +111,7 @@ def configure_logging(
     )
 
 
-def event_fields(event: Any) -> dict[str, str]:
+def event_fields(event: Event) -> dict[str, str]:
     """The identifiers of an event that logs may carry (never its payload)."""
     return {
         "event_id": str(event.id),
@@ -119,13 +121,13 @@ def event_fields(event: Any) -> dict[str, str]:
     }
 
 
-def bind_event(event: Any, **extra: str) -> None:
+def bind_event(event: Event, **extra: str) -> None:
     """Bind an event's ids to the current context (an asyncio task's or a thread's)."""
     structlog.contextvars.bind_contextvars(**event_fields(event), **extra)
 
 
 @contextlib.contextmanager
-def event_context(event: Any, **extra: str) -> Iterator[None]:
+def event_context(event: Event, **extra: str) -> Iterator[None]:
     """Bind an event's ids for the duration of a block (worker threads reuse their context)."""
     with structlog.contextvars.bound_contextvars(**event_fields(event), **extra):
         yield

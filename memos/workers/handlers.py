@@ -46,6 +46,9 @@ class HandlerContext:
     attempt: int
 
 
+#: A handler takes the event model of the type it is registered for (``AddEvent`` for "add", ...)
+#: and the dispatch looks it up by ``event.type``; the registry holds handlers of every type, so
+#: its parameter is ``Any`` here (a ``Callable[[Event], ...]`` would refuse each precise handler).
 Handler = Callable[[Any, HandlerContext], JsonValue]
 
 

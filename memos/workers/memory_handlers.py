@@ -37,6 +37,15 @@ from memos.mem_cube.general import GeneralMemCube
 from memos.mem_cube.managed import ManagedCubes, counts, require_slot
 from memos.mem_os.prompts import ChatContext, chat_messages
 from memos.mem_os.registry import Registry
+from memos.mem_scheduler.events import (
+    AddEvent,
+    AnswerEvent,
+    Event,
+    KVRefreshEvent,
+    ManageEvent,
+    QueryEvent,
+    ReorganizeEvent,
+)
 from memos.memories.textual.item import TextualMemoryItem
 from memos.workers import memory_reorganize as reorganize_jobs
 from memos.workers.handlers import Handler, HandlerContext, register_handler
@@ -66,7 +75,7 @@ _llms: dict[str, Any] = {}
 # -- plumbing -------------------------------------------------------------------------------
 
 
-def op_of(event: Any) -> str:
+def op_of(event: Event) -> str:
     """The operation an event asks for: ``payload.op`` of a ``manage`` event, else its type's."""
     if event.type == "manage":
         op = str(event.payload.op)
@@ -111,16 +120,16 @@ def _llm(config: Any) -> Any:
         return llm
 
 
-def derived_id(event: Any, index: int) -> str:
+def derived_id(event: Event, index: int) -> str:
     """A memory id fixed by the event's scoped idempotency key and the item's position."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"{event.scoped_key}:{index}"))
 
 
-def _options(event: Any) -> dict[str, Any]:
+def _options(event: Event) -> dict[str, Any]:
     return dict(getattr(event.payload, "options", {}) or {})
 
 
-def _session(event: Any) -> str:
+def _session(event: Event) -> str:
     return str(event.session_id or "default")
 
 
@@ -152,11 +161,11 @@ def _reader(options: dict[str, Any]) -> Any:
     return SimpleStructMemReader(config)
 
 
-def _with_ids(event: Any, items: list[TextualMemoryItem]) -> list[TextualMemoryItem]:
+def _with_ids(event: AddEvent, items: list[TextualMemoryItem]) -> list[TextualMemoryItem]:
     return [item.model_copy(update={"id": derived_id(event, i)}) for i, item in enumerate(items)]
 
 
-def _tree_items(event: Any) -> list[TextualMemoryItem]:
+def _tree_items(event: AddEvent) -> list[TextualMemoryItem]:
     payload = event.payload
     info = {"user_id": event.user_id, "session_id": _session(event)}
     reader = _reader(_options(event))
@@ -180,7 +189,7 @@ def _tree_items(event: Any) -> list[TextualMemoryItem]:
     return items
 
 
-def _general_items(event: Any, cube: GeneralMemCube) -> list[TextualMemoryItem]:
+def _general_items(event: AddEvent, cube: GeneralMemCube) -> list[TextualMemoryItem]:
     payload = event.payload
     meta = {"user_id": event.user_id, "session_id": _session(event)}
     items: list[TextualMemoryItem] = []
@@ -205,7 +214,7 @@ def _general_items(event: Any, cube: GeneralMemCube) -> list[TextualMemoryItem]:
     ]
 
 
-def handle_add(event: Any, ctx: HandlerContext) -> JsonValue:
+def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
     """Extract memories from messages / a document / plain content and store them in the cube."""
     registry_for(ctx).check_access(event.user_id, event.cube_id)
     cubes = cubes_for(ctx)
@@ -240,7 +249,7 @@ def _general_has(text_mem: Any, memory_id: str) -> bool:
 # -- query ----------------------------------------------------------------------------------
 
 
-def _search_cubes(event: Any, ctx: HandlerContext) -> list[str]:
+def _search_cubes(event: QueryEvent, ctx: HandlerContext) -> list[str]:
     registry = registry_for(ctx)
     wanted = event.payload.install_cube_ids
     cube_ids = list(wanted) if wanted else registry.accessible_cubes(event.user_id)
@@ -268,7 +277,7 @@ def _kv_summaries(cube: GeneralMemCube) -> list[Any]:
     return [act.get_stored_view(i).summary() for i in list(act.kv_cache_memories)]
 
 
-def handle_query(event: Any, ctx: HandlerContext) -> JsonValue:
+def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     """Search the user's cubes, and answer with the chat model when ``chat=True``."""
     payload = event.payload
     options = _options(event)
@@ -338,21 +347,21 @@ def _record_turn(ctx: HandlerContext, cube_id: str, session: str, query: str, an
 # -- answer, manage and reorganize -------------------------------------------------------
 
 
-def handle_answer(event: Any, ctx: HandlerContext) -> JsonValue:
+def handle_answer(event: AnswerEvent, ctx: HandlerContext) -> JsonValue:
     """Record a generated answer as a turn of the session."""
     registry_for(ctx).check_access(event.user_id, event.cube_id)
     _record_turn(ctx, event.cube_id, _session(event), event.payload.query, event.payload.answer)
     return {"recorded": True}
 
 
-def handle_manage(event: Any, ctx: HandlerContext) -> JsonValue:
+def handle_manage(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     """Apply a management operation (``payload.op`` with ``payload.args``) to the cube."""
     op = op_of(event)
     registry_for(ctx).check_access(event.user_id, event.cube_id)
     return MANAGE_OPS[op](event, ctx)
 
 
-def handle_reorganize(event: Any, ctx: HandlerContext) -> JsonValue:
+def handle_reorganize(event: ReorganizeEvent, ctx: HandlerContext) -> JsonValue:
     """Reorganise a tree cube once, within its deadline and under its lock; returns the report."""
     registry_for(ctx).check_access(event.user_id, event.cube_id)
     cube = cubes_for(ctx).get(event.cube_id)
@@ -364,17 +373,17 @@ def handle_reorganize(event: Any, ctx: HandlerContext) -> JsonValue:
     return reorganize_jobs.run_reorganize(event, ctx, cube.text_mem)
 
 
-def _args(event: Any) -> dict[str, Any]:
+def _args(event: ManageEvent) -> dict[str, Any]:
     return dict(event.payload.args)
 
 
-def _op_get(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_get(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cube = cubes_for(ctx).get(event.cube_id)
     item = require_slot(cube, "text_mem").get(str(_args(event)["memory_id"]))
     return item.to_dict()  # type: ignore[no-any-return]
 
 
-def _op_get_all(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_get_all(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cube = cubes_for(ctx).get(event.cube_id)
     text: Any = []
     if cube.text_mem is not None:
@@ -387,41 +396,42 @@ def _op_get_all(event: Any, ctx: HandlerContext) -> JsonValue:
     }
 
 
-def _op_dump(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_dump(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cube = cubes_for(ctx).get(event.cube_id)
     target = Path(str(_args(event)["dir"]))
     cube.dump(target)
-    return {"cube_id": event.cube_id, "dir": str(target), "counts": counts(cube)}
+    out: dict[str, Any] = {"cube_id": event.cube_id, "dir": str(target), "counts": counts(cube)}
+    return out
 
 
-def _op_working_memory(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_working_memory(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     raw = ctx.redis.lrange(working_memory_key(ctx, event.cube_id, _session(event)), 0, -1)
     return [json.loads(entry) for entry in raw]
 
 
-def _act(ctx: HandlerContext, event: Any) -> tuple[ManagedCubes, GeneralMemCube, Any]:
+def _act(ctx: HandlerContext, event: Event) -> tuple[ManagedCubes, GeneralMemCube, Any]:
     cubes = cubes_for(ctx)
     cube = cubes.get(event.cube_id)
     return cubes, cube, require_slot(cube, "act_mem")
 
 
-def _op_kv_get(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_kv_get(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     _, _, act = _act(ctx, event)
     return act.get_stored_view(str(_args(event)["memory_id"])).summary()  # type: ignore[no-any-return]
 
 
-def _op_kv_get_all(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_kv_get_all(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     _, cube, _ = _act(ctx, event)
     return _kv_summaries(cube)
 
 
-def _op_kv_get_cache(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_kv_get_cache(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     _, _, act = _act(ctx, event)
     merged = act.merged_item([str(i) for i in _args(event)["memory_ids"]])
     return merged.summary()  # type: ignore[no-any-return]
 
 
-def _op_update(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_update(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     args = _args(event)
     cubes = cubes_for(ctx)
     cube = cubes.get(event.cube_id)
@@ -430,7 +440,7 @@ def _op_update(event: Any, ctx: HandlerContext) -> JsonValue:
     return {"updated": args["memory_id"]}
 
 
-def _op_delete(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_delete(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     ids = [str(i) for i in _args(event)["memory_ids"]]
     cubes = cubes_for(ctx)
     cube = cubes.get(event.cube_id)
@@ -448,7 +458,7 @@ def _op_delete(event: Any, ctx: HandlerContext) -> JsonValue:
     return out
 
 
-def _op_delete_all(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_delete_all(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cubes = cubes_for(ctx)
     cube = cubes.get(event.cube_id)
     require_slot(cube, "text_mem").delete_all()
@@ -456,25 +466,26 @@ def _op_delete_all(event: Any, ctx: HandlerContext) -> JsonValue:
     return {"cube_id": event.cube_id, "deleted_all": True}
 
 
-def _op_load(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_load(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cubes = cubes_for(ctx)
     cube = cubes.get(event.cube_id)
     cube.load(Path(str(_args(event)["dir"])))
     cubes.persist(event.cube_id, cube, ("text_mem", "act_mem"))
-    return {"cube_id": event.cube_id, "counts": counts(cube)}
+    out: dict[str, Any] = {"cube_id": event.cube_id, "counts": counts(cube)}
+    return out
 
 
-def _op_import(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_import(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     return cubes_for(ctx).import_dir(event.cube_id, Path(str(_args(event)["dir"])))
 
 
-def _op_drop(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_drop(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cubes_for(ctx).drop(event.cube_id)
     ctx.tx.delete(*reorganize_jobs.cube_keys(ctx.keys, event.cube_id))
     return {"cube_id": event.cube_id, "dropped": True}
 
 
-def _op_kv_add(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_kv_add(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     """Build and store KV caches of ``args.items`` (``[{"id", "source"}]``, ids from the facade)."""
     cubes, cube, act = _act(ctx, event)
     built = []
@@ -486,7 +497,7 @@ def _op_kv_add(event: Any, ctx: HandlerContext) -> JsonValue:
     return [item.summary() for item in built]
 
 
-def _op_kv_delete(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_kv_delete(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cubes, cube, act = _act(ctx, event)
     ids = [str(i) for i in _args(event)["memory_ids"]]
     present = ids if event.attempt == 0 else [i for i in ids if i in act.kv_cache_memories]
@@ -496,7 +507,7 @@ def _op_kv_delete(event: Any, ctx: HandlerContext) -> JsonValue:
     return out
 
 
-def _op_kv_delete_all(event: Any, ctx: HandlerContext) -> JsonValue:
+def _op_kv_delete_all(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
     cubes, cube, act = _act(ctx, event)
     act.delete_all()
     cubes.persist(event.cube_id, cube, ("act_mem",))
@@ -506,7 +517,7 @@ def _op_kv_delete_all(event: Any, ctx: HandlerContext) -> JsonValue:
 # -- kv_refresh -----------------------------------------------------------------------------
 
 
-def handle_kv_refresh(event: Any, ctx: HandlerContext) -> JsonValue:
+def handle_kv_refresh(event: KVRefreshEvent, ctx: HandlerContext) -> JsonValue:
     """Rebuild the cube's working-memory KV cache from the session's current working memory."""
     registry_for(ctx).check_access(event.user_id, event.cube_id)
     cubes, cube, act = _act(ctx, event)
@@ -530,7 +541,7 @@ def handle_kv_refresh(event: Any, ctx: HandlerContext) -> JsonValue:
     }
 
 
-MANAGE_OPS: dict[str, Callable[[Any, HandlerContext], JsonValue]] = {
+MANAGE_OPS: dict[str, Callable[[ManageEvent, HandlerContext], JsonValue]] = {
     "get": _op_get,
     "get_all": _op_get_all,
     "dump": _op_dump,

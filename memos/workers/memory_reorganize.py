@@ -33,7 +33,7 @@ from memos.configs.mem_os import ReorganizeSettings
 from memos.configs.organize import ReorganizeConfig
 from memos.errors import EventValidationError
 from memos.mem_scheduler.constants import FIELD_CUBE, FIELD_EVENT, FIELD_SEQ, SchedulerKeys
-from memos.mem_scheduler.events import make_event
+from memos.mem_scheduler.events import AddEvent, ReorganizeEvent, make_event
 from memos.memories.textual.organize import reorganize_cube
 from memos.workers.handlers import HandlerContext
 
@@ -114,7 +114,7 @@ def is_enabled(settings: ReorganizeSettings, text_mem_config: Any) -> bool:
 
 
 def schedule_after_add(
-    ctx: HandlerContext, add_event: Any, settings: ReorganizeSettings, now: float | None = None
+    ctx: HandlerContext, add_event: AddEvent, settings: ReorganizeSettings, now: float | None = None
 ) -> None:
     """Queue on ``ctx.tx``: count this add and publish one ``reorganize`` event if due."""
     cube_id = str(add_event.cube_id)
@@ -147,7 +147,7 @@ def schedule_after_add(
     )
 
 
-def config_from(event: Any) -> ReorganizeConfig:
+def config_from(event: ReorganizeEvent) -> ReorganizeConfig:
     """The run's config from the event's options (defaults when absent)."""
     raw = (event.payload.options or {}).get(CONFIG_OPTION)
     if raw is None:
@@ -158,7 +158,7 @@ def config_from(event: Any) -> ReorganizeConfig:
         raise EventValidationError(f"options.{CONFIG_OPTION} is invalid: {exc}") from exc
 
 
-def run_reorganize(event: Any, ctx: HandlerContext, memory: Any) -> JsonValue:
+def run_reorganize(event: ReorganizeEvent, ctx: HandlerContext, memory: Any) -> JsonValue:
     """One bounded run over ``memory`` (the cube's TreeTextMemory); returns the report as JSON.
 
     A run that finds the cube locked by another worker does nothing and says
