@@ -21,7 +21,7 @@ from memos.configs.llm import HFLLMConfig
 from memos.errors import LLMError
 from memos.llms.attention import use_cpu_gqa_attention
 from memos.llms.base import BaseLLM, MessageList, normalize_messages
-from memos.llms.kv import cache_view, common_prefix_length, new_cache
+from memos.llms.kv import common_prefix_length, new_cache
 from memos.llms.models import ModelSource, ensure_converted, resolve_model_source
 from memos.llms.utils import strip_think_stream
 
@@ -283,6 +283,8 @@ class HFLLM(BaseLLM):
         which is the reference a cached computation must reproduce.
         """
         import torch
+
+        from memos.llms.kv_room import cache_view
 
         with torch.no_grad():
             if cache is None:

@@ -4,7 +4,9 @@ A cache holds, per layer, ``keys`` and ``values`` shaped ``[batch, kv_heads, seq
 These helpers copy, slice and rebuild caches without touching the tensors of the source, so a
 stored memory is never changed by being used.
 
-Stored prefixes may keep room reserved after them for what is computed on top (``kv_room``).
+Stored prefixes may keep room reserved after them for what is computed on top: views of a cache
+(``cache_view``) and that room live in :mod:`memos.llms.kv_room`, which builds on this module
+(this one imports nothing from it).
 """
 
 from __future__ import annotations
@@ -69,24 +71,6 @@ def plain_layers(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[Dyn
         layer.keys, layer.values = keys, values
         layers.append(layer)
     return layers
-
-
-def cache_view(cache: DynamicCache, length: int | None = None) -> DynamicCache:
-    """A new DynamicCache over the same tensors, optionally cut to the first ``length`` tokens.
-
-    Safe to hand to generation: ``DynamicLayer.update`` concatenates into new tensors and never
-    writes into the ones it holds, so the source cache is left as it was (tests check this).
-    A view of a whole :class:`ReservedCache` is one too, sharing its room.
-    """
-    from memos.llms.kv_room import ReservedCache, whole_room
-
-    pairs = layer_tensors(cache)
-    room = whole_room(cache, length)
-    if room is not None:
-        return ReservedCache(pairs, room)
-    if length is not None:
-        pairs = [(k[..., :length, :], v[..., :length, :]) for k, v in pairs]
-    return cache_from_tensors(pairs)
 
 
 def clone_cache(cache: DynamicCache, device: str | None = None) -> DynamicCache:

@@ -6,6 +6,9 @@ A stored prefix may keep its tensors as views into buffers with spare positions 
 of the whole prefix in every layer: for SmolLM2 and a 2k-token prefix that copy is ~96 MB per
 forward pass (measured, two processes each: the cached first token took 159 / 143 ms without
 room and 127 / 131 ms with it, on 2 CPU cores).
+
+Views of a cache (:func:`cache_view`) live here because a view of a whole reserved cache shares
+its room; this module builds on :mod:`memos.llms.kv`, which imports nothing from it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from memos.llms.kv import cache_view, clone_cache, layer_tensors, plain_layers
+from memos.llms.kv import cache_from_tensors, clone_cache, layer_tensors, plain_layers
 
 if TYPE_CHECKING:
     import torch
@@ -123,6 +126,22 @@ def whole_room(cache: DynamicCache, length: int | None = None) -> PrefixRoom | N
     if length is not None and length != room.length:
         return None
     return room if room.holds(layer_tensors(cache)) else None
+
+
+def cache_view(cache: DynamicCache, length: int | None = None) -> DynamicCache:
+    """A new DynamicCache over the same tensors, optionally cut to the first ``length`` tokens.
+
+    Safe to hand to generation: ``DynamicLayer.update`` concatenates into new tensors and never
+    writes into the ones it holds, so the source cache is left as it was (tests check this).
+    A view of a whole :class:`ReservedCache` is one too, sharing its room.
+    """
+    pairs = layer_tensors(cache)
+    room = whole_room(cache, length)
+    if room is not None:
+        return ReservedCache(pairs, room)
+    if length is not None:
+        pairs = [(k[..., :length, :], v[..., :length, :]) for k, v in pairs]
+    return cache_from_tensors(pairs)
 
 
 def reserve_room(cache: DynamicCache, room: int) -> DynamicCache:

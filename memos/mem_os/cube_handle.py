@@ -9,14 +9,12 @@ built on the worker when the ref is added, so no model is loaded in the applicat
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from memos.errors import InvalidMemoryInputError
-
-if TYPE_CHECKING:
-    from memos.mem_os.main import MOS
+from memos.mem_os.facade_protocol import CubeFacade
 
 
 class KVItemRef(BaseModel):
@@ -29,7 +27,7 @@ class KVItemRef(BaseModel):
 
 
 class _MemHandle:
-    def __init__(self, mos: MOS, cube_id: str) -> None:
+    def __init__(self, mos: CubeFacade, cube_id: str) -> None:
         self._mos = mos
         self.cube_id = cube_id
 
@@ -114,7 +112,7 @@ class ActMemHandle(_MemHandle):
 class CubeHandle:
     """A registered cube as MemOS code sees it: ``text_mem``, ``act_mem``, ``para_mem``."""
 
-    def __init__(self, mos: MOS, cube_id: str) -> None:
+    def __init__(self, mos: CubeFacade, cube_id: str) -> None:
         record = mos.registry.require_cube(cube_id)
         self.cube_id = cube_id
         self.text_mem = (
@@ -130,7 +128,7 @@ class CubeHandle:
 class CubeHandles(Mapping[str, CubeHandle]):
     """``mos.mem_cubes``: the cubes the config's user may touch, by id (or path alias)."""
 
-    def __init__(self, mos: MOS) -> None:
+    def __init__(self, mos: CubeFacade) -> None:
         self._mos = mos
 
     def __getitem__(self, cube_id: str) -> CubeHandle:

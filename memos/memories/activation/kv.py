@@ -32,12 +32,11 @@ from memos.llms.factory import LLMFactory
 from memos.llms.hf import HFLLM, PrefixEncoding, TextOrMessages
 from memos.llms.kv import (
     cache_from_tensors,
-    cache_view,
     clone_cache,
     concat_caches,
     layer_tensors,
 )
-from memos.llms.kv_room import reserve_room
+from memos.llms.kv_room import cache_view, reserve_room
 from memos.memories.activation.base import BaseActMemory
 from memos.memories.activation.item import KVCacheItem, KVCacheMetadata, token_ids_sha256
 from memos.memories.activation.serialization import ModelIdentity, dump_kv_items, load_kv_items

@@ -16,8 +16,8 @@ import torch
 
 from memos.configs.memory import KVCacheMemoryConfig
 from memos.llms.attention import CPU_GQA_SDPA, use_cpu_gqa_attention
-from memos.llms.kv import cache_from_tensors, cache_view, layer_tensors
-from memos.llms.kv_room import ReservedCache, generation_view
+from memos.llms.kv import cache_from_tensors, layer_tensors
+from memos.llms.kv_room import ReservedCache, cache_view, generation_view
 from memos.memories.activation.chat import chat_with_kv, injected_messages
 from memos.memories.activation.item import KVCacheItem
 from memos.memories.activation.kv import KVCacheMemory
