@@ -1,7 +1,7 @@
 """MemOS daemon: a memory operating system for LLM agents.
 
 The public API follows MemOS (``memos.mem_os.main.MOS``, ``GeneralMemCube``, ``TreeTextMemory``,
-``KVCacheMemory``, ...); the internals are an event-driven daemon (see ``DESIGN.md``).
+``KVCacheMemory``, ...); the internals are an event-driven daemon (see ``docs/architecture.md``).
 """
 
 from __future__ import annotations

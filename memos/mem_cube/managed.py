@@ -1,6 +1,6 @@
 """Registered cubes as a worker holds them: built from the registry, persisted under the data home.
 
-Where a registered cube's memories live (DESIGN.md, "Where state lives"):
+Where a registered cube's memories live (docs/architecture.md, "Where state lives"):
 
 - tree memories: in the graph store, scoped by the registered cube id;
 - GeneralTextMemory: ``<home>/cubes/<cube_id>/text_mem/`` (``textual_memory.json`` + ``faiss/``);
