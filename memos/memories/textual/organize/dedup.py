@@ -11,10 +11,17 @@ with ``dedup_require_same_key``, when both carry keys naming different subjects 
 pairs between ``llm_candidate_threshold`` and the threshold are asked about; its
 "contradiction" answers are handed to the conflicts phase.
 
+A statement repeated on several days ("The user said on 1 May 2023: My favourite food is
+ramen." and the same on four other days) is one fact: the day of "<speaker> said on <date>:" is
+not among the numbers compared, so the repeats merge, and the merged text names every day
+("... said on 1 May 2023, 8 May 2023 and ...: ...") while its sources keep every turn with its
+``chat_time``; a temporal question about any of the days still finds it.
+
 A merged memory gets a deterministic id (from its members' ids), the text of the most recent
-member (or the judge's merged text), the union of sources, tags, entities and usage, the
-earliest ``created_at`` / ``valid_at`` and the highest confidence; each original becomes
-``archived`` with a ``MERGED_TO`` edge to it, in the same transaction.
+member (or the judge's merged text, or the repeated statement with every day), the union of
+sources, tags, entities and usage, the earliest ``created_at`` / ``valid_at`` and the highest
+confidence; each original becomes ``archived`` with a ``MERGED_TO`` edge to it, in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import faiss
@@ -96,11 +104,71 @@ class _UnionFind:
 
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,:]\d+)*")
+_DATE_RE = re.compile(r"\b\d{1,2} [A-Z][a-z]+ \d{4}\b")
+# "<speaker> said on <date>: <statement>" (the fast MemReader's text); a merged one names every
+# day the statement was said: "<speaker> said on 7 May 2023, 9 June 2023 and 2 July 2023: ...".
+_SAID_ON_RE = re.compile(
+    r"^(?P<speaker>[^:]{1,60}?) said on (?P<dates>[^:]{1,2000}?): (?P<body>.*)$", re.S
+)
+
+
+@dataclass(frozen=True)
+class _Said:
+    speaker: str
+    dates: tuple[str, ...]
+    body: str
+
+
+def _said(text: str) -> _Said | None:
+    """The speaker, the days and the statement of a "said on <date>:" text, else None."""
+    match = _SAID_ON_RE.match(text)
+    if match is None:
+        return None
+    dates = tuple(_DATE_RE.findall(match.group("dates")))
+    rest = _DATE_RE.sub("", match.group("dates")).replace(" and ", " ").replace(",", " ")
+    if not dates or rest.strip():
+        return None
+    return _Said(match.group("speaker"), dates, match.group("body"))
 
 
 def _numbers(props: Props) -> frozenset[str]:
-    """Numbers in the text: embeddings barely see them, yet "5 km" and "10 km" differ."""
-    return frozenset(_NUMBER_RE.findall(str(props["memory"])))
+    """Numbers of the statement: embeddings barely see them, yet "5 km" and "10 km" differ.
+
+    The day of "<speaker> said on <date>:" is left out: the same statement said on another day
+    is a repeat, merged into one memory that names every day (:func:`repeated_statement_text`).
+    """
+    text = str(props["memory"])
+    said = _said(text)
+    if said is not None:
+        text = f"{said.speaker}: {said.body}"
+    return frozenset(_NUMBER_RE.findall(text))
+
+
+def _day_order(day: str) -> tuple[int, str]:
+    try:
+        return (datetime.strptime(day, "%d %B %Y").toordinal(), day)
+    except ValueError:
+        return (0, day)
+
+
+def repeated_statement_text(texts: Sequence[str]) -> str | None:
+    """One text naming every day a statement was said, when ``texts`` span several days.
+
+    ``texts`` are the members' texts, oldest first; the statement is the newest one's. Returns
+    None when a member is not a "said on <date>:" text of the same speaker, or when all were said
+    on one day (then the newest text is kept as it is).
+    """
+    said = [_said(text) for text in texts]
+    if not said or any(s is None for s in said):
+        return None
+    parts = [s for s in said if s is not None]
+    if len({p.speaker for p in parts}) != 1:
+        return None
+    days = sorted({day for p in parts for day in p.dates}, key=_day_order)
+    if len(days) < 2:
+        return None
+    listed = ", ".join(days[:-1]) + " and " + days[-1]
+    return f"{parts[-1].speaker} said on {listed}: {parts[-1].body}"
 
 
 def _key_subject(key: Any) -> str | None:
@@ -187,12 +255,15 @@ def plan_dedup(
             continue
         ordered = sorted(ids, key=lambda i: (node_time_s(snap.nodes[i]), i))
         chosen = ordered[: config.max_group_size]
+        text = merged_text.get(frozenset(chosen)) or repeated_statement_text(
+            [str(snap.nodes[i]["memory"]) for i in chosen]
+        )
         plan.groups.append(
             MergeGroup(
                 member_ids=chosen,
                 reasons={i: reasons.get(i, "near") for i in chosen},
                 similarity={i: sims.get(i, 1.0) for i in chosen},
-                text=merged_text.get(frozenset(chosen)),
+                text=text,
             )
         )
         if len(ordered) > config.max_group_size:
