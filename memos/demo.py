@@ -15,6 +15,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")  # conversion and weight-loading bars
+# The demo's stack lives in a fresh data home; converted models are shared with the default one
+# (inherited by the daemon and worker it starts), so SmolLM2's GGUF is converted once per machine.
+os.environ.setdefault(
+    "MEMOS_MODEL_CACHE",
+    os.path.join(os.path.expanduser(os.environ.get("MEMOS_HOME") or "~/.memos"), "models"),
+)
 
 import sys
 import tempfile
@@ -97,14 +104,15 @@ def general_text_memory(ctx: DemoContext) -> None:
     for query in QUERIES:
         hits = memory.search(query, top_k=3)
         before[query] = [(h.id, h.metadata.relativity) for h in hits]
-        console.print(results_table("search", query, hits))
+        if query == QUERIES[0]:  # a short first part: one table, the rest are checked below
+            console.print(results_table("search", query, hits))
     bob_only = memory.search("music hobbies", top_k=2, filter={"user_id": "bob"})
     console.print(results_table("search, filter user_id=bob", "music hobbies", bob_only))
 
     dump_dir = ctx.workdir / "general_text"
     memory.dump(dump_dir)
     files = sorted(str(p.relative_to(dump_dir)) for p in dump_dir.rglob("*") if p.is_file())
-    console.print(f"dumped to {dump_dir}: {', '.join(files)}")
+    console.print(f"dumped: {', '.join(files)}")
 
     reloaded = GeneralTextMemory(GeneralTextMemoryConfig())
     reloaded.load(dump_dir)
@@ -112,7 +120,6 @@ def general_text_memory(ctx: DemoContext) -> None:
         hits = reloaded.search(query, top_k=3)
         if [(h.id, h.metadata.relativity) for h in hits] != before[query]:
             raise RuntimeError(f"search after load differs for {query!r}")
-    console.print(results_table("after load", QUERIES[0], reloaded.search(QUERIES[0], top_k=3)))
     console.print(
         f"[green]reloaded {reloaded.count()} memories; "
         f"all {len(QUERIES)} searches identical[/green]"
@@ -120,8 +127,22 @@ def general_text_memory(ctx: DemoContext) -> None:
     ctx.objects["general_text_memory"] = reloaded
 
 
+def _stack_sections() -> list[tuple[str, Section]]:
+    from memos import demo_stack
+
+    return [
+        ("1. The embedded stack: Redis, ArcadeDB, daemon, worker", demo_stack.start_stack),
+        ("2. Two users add conversations through MOS", demo_stack.add_conversations),
+        ("3. Search with cited sources, isolation, chat", demo_stack.search_and_chat),
+        ("4. Background reorganisation: merge and supersede", demo_stack.reorganize),
+        ("5. A KV cache built on the worker, used for a chat", demo_stack.kv_cache),
+        ("6. memos status, then stop everything by PID", demo_stack.status_and_stop),
+    ]
+
+
 SECTIONS: list[tuple[str, Section]] = [
-    ("GeneralTextMemory (packaged all-MiniLM-L6-v2 + faiss)", general_text_memory),
+    ("0. GeneralTextMemory (MiniLM + faiss, in process)", general_text_memory),
+    *_stack_sections(),
 ]
 
 
@@ -130,18 +151,24 @@ def main() -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call] # weight-loading bars add noise to the demo output
-    console = Console()
+    from memos.demo_stack import console_for_80_columns, stop_quietly
+
+    console = console_for_80_columns()
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="memos-demo-") as tmp:
         ctx = DemoContext(console=console, workdir=Path(tmp))
-        for title, section in SECTIONS:
-            console.rule(f"[bold]{title}")
-            started = time.perf_counter()
-            try:
+        try:
+            for title, section in SECTIONS:
+                console.rule(f"[bold]{title}")
+                started = time.perf_counter()
                 section(ctx)
-            except (MemOSError, RuntimeError) as exc:
-                console.print(f"[red]section failed: {exc}[/red]")
-                return 1
-            console.print(f"[dim]{title}: {time.perf_counter() - started:.1f} s[/dim]")
+                console.print(f"[dim]{title}: {time.perf_counter() - started:.1f} s[/dim]")
+        except (MemOSError, RuntimeError) as exc:
+            console.print(f"[red]section failed: {exc}[/red]")
+            return 1
+        finally:
+            stop_quietly(ctx)  # whatever is still running (after a failure), by PID
+    console.print(f"[bold green]demo finished in {time.perf_counter() - began:.0f} s[/bold green]")
     return 0
 
 

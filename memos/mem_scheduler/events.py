@@ -277,11 +277,16 @@ class EventResult(_Model):
     result: JsonValue = None
     error: ErrorInfo | None = None
     finished_at: datetime = Field(default_factory=_now)
+    handler_s: float | None = Field(
+        None, ge=0, description="seconds the worker's handler ran (the rest of a call is the bus)"
+    )
 
     @classmethod
-    def success(cls, event_id: str, result: JsonValue) -> EventResult:
+    def success(
+        cls, event_id: str, result: JsonValue, handler_s: float | None = None
+    ) -> EventResult:
         """A successful outcome."""
-        return cls(event_id=event_id, ok=True, result=result)
+        return cls(event_id=event_id, ok=True, result=result, handler_s=handler_s)
 
     @classmethod
     def failure(cls, event_id: str, error_type: str, message: str) -> EventResult:

@@ -136,8 +136,8 @@ def apply_once(
                     pipe.reset()
                     _observe(event, "failed", started)
                     return _failed(client, keys, event, exc, token, notify_key, result_ttl_s)
-                _observe(event, "ok", started)
-                result = EventResult.success(event.id, value)
+                handler_s = _observe(event, "ok", started)
+                result = EventResult.success(event.id, value, handler_s=handler_s)
                 pipe.set(done_key, result.model_dump_json(), ex=idempotency_ttl_s)
                 queue_reply(pipe, keys, event.id, event.reply_to, result, result_ttl_s=result_ttl_s)
                 outcome = WorkerOutcome(token=token, result=result)
@@ -152,10 +152,11 @@ def apply_once(
     raise redis.WatchError(f"idempotency key of event {event.id} kept changing")
 
 
-def _observe(event: Event, outcome: str, started: float) -> None:
-    get_metrics().handler_duration_s.labels(type=event.type, outcome=outcome).observe(
-        time.perf_counter() - started
-    )
+def _observe(event: Event, outcome: str, started: float) -> float:
+    """Record the handler's duration in the metrics; returns it (seconds)."""
+    elapsed = time.perf_counter() - started
+    get_metrics().handler_duration_s.labels(type=event.type, outcome=outcome).observe(elapsed)
+    return elapsed
 
 
 def _replayed(
