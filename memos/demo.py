@@ -1,8 +1,9 @@
 """A short tour of the embedded default, run by ``make demo`` (``python -m memos.demo``).
 
-The demo is a list of sections; each is a function taking the shared :class:`DemoContext` and
-printing what it did. Later parts (tree memory, KV cache, MOS) append their own section to
-``SECTIONS``. Everything runs offline on the packaged models and exits 0 on success.
+The demo is a list of sections; each is a function taking the shared
+:class:`~memos.demo_context.DemoContext` and printing what it did. A short in-process tour of
+GeneralTextMemory comes first; the real job (:mod:`memos.demo_stack`) follows. Everything runs
+offline on the packaged models and exits 0 on success.
 """
 
 from __future__ import annotations
@@ -26,30 +27,17 @@ os.environ.setdefault(
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from memos import demo_stack
 from memos.configs.memory import GeneralTextMemoryConfig
+from memos.demo_context import DemoContext, Section
 from memos.errors import MemOSError
 from memos.memories.textual.base import MemoryInput
 from memos.memories.textual.general import GeneralTextMemory
 from memos.memories.textual.item import TextualMemoryItem
-
-
-@dataclass
-class DemoContext:
-    """State shared by the sections: the console, a scratch directory, built objects."""
-
-    console: Console
-    workdir: Path
-    objects: dict[str, object] = field(default_factory=dict)
-
-
-Section = Callable[[DemoContext], None]
 
 FACTS = [
     ("alice", "Alice adopted a golden retriever puppy named Biscuit."),
@@ -128,8 +116,6 @@ def general_text_memory(ctx: DemoContext) -> None:
 
 
 def _stack_sections() -> list[tuple[str, Section]]:
-    from memos import demo_stack
-
     return [
         ("1. The embedded stack: Redis, ArcadeDB, daemon, worker", demo_stack.start_stack),
         ("2. Two users add conversations through MOS", demo_stack.add_conversations),
@@ -151,9 +137,7 @@ def main() -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call] # weight-loading bars add noise to the demo output
-    from memos.demo_stack import console_for_80_columns, stop_quietly
-
-    console = console_for_80_columns()
+    console = demo_stack.console_for_80_columns()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="memos-demo-") as tmp:
         ctx = DemoContext(console=console, workdir=Path(tmp))
@@ -167,7 +151,7 @@ def main() -> int:
             console.print(f"[red]section failed: {exc}[/red]")
             return 1
         finally:
-            stop_quietly(ctx)  # whatever is still running (after a failure), by PID
+            demo_stack.stop_quietly(ctx)  # whatever is still running (after a failure), by PID
     console.print(f"[bold green]demo finished in {time.perf_counter() - began:.0f} s[/bold green]")
     return 0
 

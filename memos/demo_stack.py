@@ -1,6 +1,7 @@
 """The real job, for ``make demo``: MOS on the embedded stack, events through daemon and worker.
 
-Sections (each a function of :class:`memos.demo.DemoContext`, appended to ``memos.demo.SECTIONS``):
+Sections (each a function of :class:`memos.demo_context.DemoContext`, listed in
+``memos.demo.SECTIONS``):
 
 1. the stack starts in a private data home: Redis, ArcadeDB, the scheduler daemon and a Celery
    worker, each shown with its PID;
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from rich.console import Console
@@ -32,6 +33,7 @@ from rich.table import Table
 
 from memos.configs.mem_cube import GeneralMemCubeConfig
 from memos.configs.mem_os import MOSConfig
+from memos.demo_context import DemoContext
 from memos.embedded.stack import EmbeddedStack
 from memos.mem_cube.general import GeneralMemCube
 from memos.mem_os.main import MOS
@@ -39,9 +41,6 @@ from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import Event, EventResult
 from memos.mem_scheduler.transport import EventTransport
 from memos.workers import memory_reorganize
-
-if TYPE_CHECKING:
-    from memos.demo import DemoContext
 
 CHAT_MODEL = "smollm2-135m-instruct"
 EMBEDDER = {"backend": "sentence_transformer", "config": {"model_name_or_path": "all-MiniLM-L6-v2"}}
