@@ -60,7 +60,7 @@ def run(events: int, round_trips: int, concurrency: int) -> dict[str, Any]:
             redis_url=f"unix://{server.socket_file}",
             prefix="bench",
             execution="celery",
-            handler_modules=("bench.scheduler_throughput",),
+            handler_modules=("memos.bench.scheduler_throughput",),
             block_ms=100,
             consumer_name="d1",
         )

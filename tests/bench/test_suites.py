@@ -170,3 +170,18 @@ def test_all_quick_run_passes_its_checks(tmp_path: Path) -> None:
     if "locomo-recall" in results:
         assert {"bm25", "dense", "rrf"} <= set(results["locomo-recall"]["systems"])
     assert (tmp_path / "search_latency.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_scheduler_throughput_smoke_runs_its_handler_module() -> None:
+    # After the move into memos.bench the worker was told to import "bench.scheduler_throughput",
+    # which no longer exists: the smoke run, not only the slow full run, must catch that.
+    done = subprocess.run(
+        [sys.executable, "-m", "memos.bench", "scheduler-throughput", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "CHECK FAILED" not in done.stdout
