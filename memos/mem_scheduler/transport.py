@@ -91,6 +91,15 @@ class _Lifecycle:
             self.state = TransportState.OPEN
 
 
+def _bus_down(config: SchedulerConfig, exc: redis.RedisError) -> str:
+    """The error of a failed bus call, naming the part: Redis, the event bus, at its address."""
+    where = config.redis_url.rsplit("@", 1)[-1]  # never the password
+    return (
+        f"the event bus (Redis at {where}) did not answer: {exc}; if it restarts (the embedded "
+        "supervisor repairs it within seconds), call again with the same idempotency_key"
+    )
+
+
 def _with_reply(keys: SchedulerKeys, event: Any) -> Any:
     if event.reply_to is None:
         return event.model_copy(update={"reply_to": keys.reply(event.id)})
@@ -132,7 +141,9 @@ class RedisEventTransport(_Lifecycle):
                 args=[text, event.cube_id],
             )
         except redis.RedisError as exc:
-            raise SchedulerError(f"cannot publish event {event.id}: {exc}") from exc
+            raise SchedulerError(
+                f"cannot publish event {event.id}: {_bus_down(self._config, exc)}"
+            ) from exc
         return str(event.id)
 
     def await_result(self, event_id: str, reply_to: str | None, timeout_s: float) -> EventResult:
@@ -145,7 +156,9 @@ class RedisEventTransport(_Lifecycle):
             target = reply_to or self._keys.reply(event_id)
             popped = self._client.blpop([target], timeout=max(timeout_s, 0.01))
         except redis.RedisError as exc:
-            raise SchedulerError(f"cannot read the result of event {event_id}: {exc}") from exc
+            raise SchedulerError(
+                f"cannot read the result of event {event_id}: {_bus_down(self._config, exc)}"
+            ) from exc
         if popped is None:
             raise EventTimeoutError(event_id, timeout_s)
         return EventResult.from_json(popped[1])
