@@ -54,6 +54,12 @@ class EmbeddedSettings(BaseConfig):
     restart: RestartPolicy = Field(
         default_factory=RestartPolicy, description="the supervisor's back-off and restart limit"
     )
+    supervisor_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve the supervisor's /metrics (restart counters) on this port",
+    )
 
 
 def _default_reorganize_config() -> ReorganizeConfig:

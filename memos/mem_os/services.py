@@ -212,7 +212,11 @@ def _ensure_supervisor(
         logger.warning("replacing supervisor %s (pid %d): it gave up on a part", name, record.pid)
         procs.terminate(record.pid, grace_s=record.stop_grace_s, name=name)
     spec = SupervisorSpec(
-        prefix=prefix, stack_home=str(stack.home), services=services, policy=settings.restart
+        prefix=prefix,
+        stack_home=str(stack.home),
+        services=services,
+        policy=settings.restart,
+        metrics_port=settings.supervisor_metrics_port,
     )
     path = spec_path(stack.home, prefix)
     write_model(path, spec)
