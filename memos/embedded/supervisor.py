@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from memos.embedded import procs
@@ -60,7 +61,7 @@ class _Part:
     restarts: int = 0
     restart_times: list[float] = field(default_factory=list)
     last_exit: str | None = None
-    last_exit_at: object = None
+    last_exit_at: datetime | None = None
     died_at: float | None = None
     next_start: float | None = None
     last_restart_s: float | None = None
@@ -73,7 +74,7 @@ class _Part:
             pid=pid,
             restarts=self.restarts,
             last_exit=self.last_exit,
-            last_exit_at=self.last_exit_at,  # type: ignore[arg-type]
+            last_exit_at=self.last_exit_at,
             last_restart_s=self.last_restart_s,
         )
 
