@@ -518,13 +518,11 @@ def _turns_to_store(
         InvalidMemoryInputError: a message is malformed, or every message is empty and there
             is nothing else to add.
     """
-    if messages is None:
-        return None
+    if not messages:
+        return None  # the add event refuses an add with nothing at all, naming what it needs
     kept, skipped = drop_empty_turns(parse_messages(messages))
     if not kept and not has_other:
         raise InvalidMemoryInputError(
             f"nothing to store: all {skipped} message(s) are empty or whitespace-only"
-            if skipped
-            else "nothing to store: messages is an empty list"
         )
     return [m.model_dump(exclude_none=True) for m in kept] or None
