@@ -292,3 +292,26 @@ def test_every_command_help_has_an_example() -> None:
         shown = " ".join(path) or "memos"
         assert result.exit_code == 0, (shown, result.output)
         assert "Example" in result.output, f"'{shown} --help' has no example"
+
+
+@pytest.mark.services
+def test_import_keeps_the_cited_message_ids_and_times(
+    cli: CubeCli, imported: dict[str, Any], tmp_path: Path
+) -> None:
+    cube = tmp_path / "cited"
+    shutil.copytree(TREE_CUBE, cube)
+    path = cube / "textual_memory.json"
+    dump = json.loads(path.read_text(encoding="utf-8"))
+    source = dump["nodes"][0]["metadata"]["sources"][0]
+    source.update({"message_id": "imp-1", "chat_time": "2025-05-03T10:00:00"})
+    path.write_text(json.dumps(dump), encoding="utf-8")
+
+    done = cli.run("import", str(cube), "--cube-id", "cited", "--user", "alice")
+    assert done.returncode == 0, done.stderr
+    out_dir = tmp_path / "cited_out"
+    exported = cli.run("export", "cited", str(out_dir), "--user", "alice")
+    assert exported.returncode == 0, exported.stderr
+    back = json.loads((out_dir / "textual_memory.json").read_text(encoding="utf-8"))
+    node = next(n for n in back["nodes"] if n["id"] == dump["nodes"][0]["id"])
+    cited = {(s["message_id"], s["chat_time"]) for s in node["metadata"]["sources"]}
+    assert cited == {("imp-1", "2025-05-03T10:00:00")}

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memos.api.auth import Scope
+from memos.messages import ChatMessage
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"
@@ -123,12 +124,8 @@ class ShareRequest(_Body):
     target_user_id: str = Field(pattern=ID_PATTERN)
 
 
-class Message(_Body):
-    """One chat message."""
-
-    role: Literal["user", "assistant", "system"]
-    content: str = Field(max_length=100_000)
-    chat_time: str | None = None
+#: One chat message: the shape shared by every entry point (see :mod:`memos.messages`).
+Message = ChatMessage
 
 
 class AddRequest(_Body):
@@ -147,9 +144,12 @@ class AddRequest(_Body):
 
 
 class AddResponse(_Body):
-    """Ids of the memories stored."""
+    """Ids of the memories stored, and how many empty messages were skipped."""
 
     added_ids: list[str]
+    skipped_messages: int = Field(
+        0, description="empty or whitespace-only messages that were not stored"
+    )
 
 
 class SearchRequest(_Body):

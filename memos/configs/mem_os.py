@@ -22,6 +22,7 @@ from memos.configs.base import BaseConfig
 from memos.configs.llm import HFLLMConfig, LLMConfigFactory
 from memos.configs.mem_reader import MemReaderConfigFactory, SimpleStructMemReaderConfig
 from memos.configs.organize import ReorganizeConfig
+from memos.embedded.supervision import RestartPolicy
 from memos.mem_scheduler.config import SchedulerConfig
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -45,6 +46,20 @@ class EmbeddedSettings(BaseConfig):
     worker_pool: Literal["solo", "prefork", "threads"] = "solo"
     worker_concurrency: int = Field(default=1, ge=1)
     startup_timeout_s: float = Field(default=120.0, gt=0)
+    supervise: bool = Field(
+        default=True,
+        description="run the daemon and worker under a supervisor that restarts them when they "
+        "die and repairs Redis and ArcadeDB (docs/supervision.md)",
+    )
+    restart: RestartPolicy = Field(
+        default_factory=RestartPolicy, description="the supervisor's back-off and restart limit"
+    )
+    supervisor_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve the supervisor's /metrics (restart counters) on this port",
+    )
 
 
 def _default_reorganize_config() -> ReorganizeConfig:

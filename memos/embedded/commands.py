@@ -119,4 +119,9 @@ def _describe_status(report: StackStatus) -> str:
         pid = str(comp.pid) if comp.pid is not None else "-"
         rss = f" rss {comp.rss_bytes / 2**20:.0f} MiB" if comp.rss_bytes else ""
         lines.append(f"  [{mark}] {comp.name:<9} pid {pid:<8} {comp.detail}{rss}")
+        if comp.restarts or comp.last_exit or comp.supervision == "gave up":
+            last = f"; last exit: {comp.last_exit}" if comp.last_exit else ""
+            lines.append(
+                f"        restarts {comp.restarts} ({comp.supervision or 'unsupervised'}){last}"
+            )
     return "\n".join(lines)

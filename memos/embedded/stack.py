@@ -45,6 +45,7 @@ from memos.embedded.state import (
     utc_now,
     write_state,
 )
+from memos.embedded.supervision import SUPERVISOR_PREFIX, read_reports, with_supervision
 from memos.errors import EmbeddedStackError
 
 logger = logging.getLogger(__name__)
@@ -178,12 +179,21 @@ class EmbeddedStack:
             return []
         with self._locked(time.monotonic() + timeout_s):
             state = self.read_state()
-            extras = [
-                (name, rec.pid, rec.stop_grace_s)
-                for name, rec in (state.processes.items() if state else ())
-                if procs.process_matches(rec.pid, cmdline_contains=rec.cmdline_contains)
-            ]
+            records = dict(state.processes) if state else {}
+            # Supervisors first, on their own: stopped, they stop their children and restart
+            # nothing, so the workers and daemons stopped next stay stopped.
+            supervisors = _live(
+                {k: v for k, v in records.items() if k.startswith(SUPERVISOR_PREFIX)}
+            )
             stops: list[procs.ProcessStop] = []
+            if supervisors:
+                stops += procs.stop_all(
+                    [(name, pid) for name, pid, _ in supervisors],
+                    grace_s=max(grace for _, _, grace in supervisors),
+                )
+            extras = _live(
+                {k: v for k, v in records.items() if not k.startswith(SUPERVISOR_PREFIX)}
+            )
             if extras:
                 # Workers first: they may still need Redis to acknowledge what they finish.
                 stops += procs.stop_all(
@@ -234,8 +244,14 @@ class EmbeddedStack:
                     )
                 )
         return StackStatus(
-            home=str(self.home), state_file=str(self.state_path), components=components
+            home=str(self.home),
+            state_file=str(self.state_path),
+            components=with_supervision(components, read_reports(self.home)),
         )
+
+    def server_statuses(self, state: StackState) -> list[ComponentStatus]:
+        """The health of Redis and ArcadeDB alone (PID is ours and alive, and a ping answers)."""
+        return [self._redis_status(state.redis), self._arcadedb_status(state.arcadedb)]
 
     def record_process(self, name: str, record: ProcessRecord) -> StackState:
         """Add (or replace) an extra process, so ``status`` reports it and ``down`` stops it."""
@@ -445,6 +461,15 @@ def _answers_twice(probe: Callable[[], str | None]) -> bool:
         if attempt == 0:
             time.sleep(0.5)
     return False
+
+
+def _live(records: dict[str, ProcessRecord]) -> list[tuple[str, int, float]]:
+    """``(name, pid, stop grace)`` of the recorded extra processes that still run."""
+    return [
+        (name, rec.pid, rec.stop_grace_s)
+        for name, rec in records.items()
+        if procs.process_matches(rec.pid, cmdline_contains=rec.cmdline_contains)
+    ]
 
 
 def _gone_detail(pid: int) -> str:

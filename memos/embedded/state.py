@@ -102,6 +102,13 @@ class ComponentStatus(BaseModel):
     healthy: bool
     detail: str
     rss_bytes: int | None = None
+    restarts: int = Field(default=0, description="restarts by the supervisor (all prefixes)")
+    last_exit: str | None = Field(
+        default=None, description="how it last ended, e.g. 'killed by SIGKILL' (supervisor)"
+    )
+    supervision: str | None = Field(
+        default=None, description="the supervisor's view: running, backing off, gave up"
+    )
 
 
 class StackStatus(BaseModel):

@@ -1,4 +1,4 @@
-"""The MCP tools: add_memory, search_memories, get_memory, delete_memory, chat.
+"""The MCP tools: add_memory, add_conversation, search_memories, get_memory, delete_memory, chat.
 
 Each tool resolves the caller's tenant (:mod:`memos.mcp.tenancy`) and calls the process's one
 MOS in a worker thread, exactly as the REST API does. Failures come back as MCP tool errors
@@ -19,6 +19,7 @@ from memos.api.errors import classify
 from memos.errors import InvalidMemoryInputError, MemOSError
 from memos.mcp.tenancy import TenantResolver
 from memos.mem_os.main import MOS
+from memos.messages import parse_messages
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ def _headers(ctx: Context) -> dict[str, str] | None:
     except ValueError:  # outside a request: no transport headers
         return None
     return dict(headers) if headers is not None else None
+
+
+def _message(raw: Any) -> dict[str, Any]:
+    """One turn checked against the shared message shape (:class:`memos.messages.ChatMessage`)."""
+    try:
+        (message,) = parse_messages([raw], where="message")
+    except InvalidMemoryInputError as exc:
+        raise ToolError(f"invalid_input: {exc}") from None
+    return message.model_dump(exclude_none=True)
 
 
 def build_server(mos: MOS, resolver: TenantResolver) -> MCPServer:
@@ -60,24 +70,42 @@ def build_server(mos: MOS, resolver: TenantResolver) -> MCPServer:
         ctx: Context,
         cube_id: str | None = None,
         role: str = "user",
+        message_id: str | None = None,
+        chat_time: str | None = None,
     ) -> dict[str, list[str]]:
         """Store something worth remembering (one message of ``role``) in the user's memory.
 
         The text is extracted into memories by a worker; ``cube_id`` picks a cube (default:
-        the user's first). Returns the ids of the stored memories.
+        the user's first). ``message_id`` and ``chat_time`` (ISO-8601) are your own id and time
+        of the message: the stored memories cite them in their sources. Returns the ids of the
+        stored memories.
         """
         if not content.strip():
             raise ToolError(f"invalid_input: {InvalidMemoryInputError('content is empty')}")
         if role not in ("user", "assistant"):
             raise ToolError("invalid_input: role must be 'user' or 'assistant'")
-        ids = await run(
-            ctx,
-            "write",
-            mos.add,
-            messages=[{"role": role, "content": content}],
-            mem_cube_id=cube_id,
+        message = _message(
+            {"role": role, "content": content, "message_id": message_id, "chat_time": chat_time}
         )
+        ids = await run(ctx, "write", mos.add, messages=[message], mem_cube_id=cube_id)
         return {"added_ids": list(ids)}
+
+    @server.tool()
+    async def add_conversation(
+        messages: list[dict[str, Any]],
+        ctx: Context,
+        cube_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a conversation: turns of ``{role, content, chat_time?, message_id?, name?}``.
+
+        Empty turns are skipped (``skipped_messages`` counts them); a conversation with only
+        empty turns is refused. The stored memories cite each turn's ``message_id`` and
+        ``chat_time`` in their sources. Returns the ids of the stored memories.
+        """
+        turns = [_message(m) for m in messages]
+        skipped = sum(1 for m in turns if not str(m["content"]).strip())
+        ids = await run(ctx, "write", mos.add, messages=turns, mem_cube_id=cube_id)
+        return {"added_ids": list(ids), "skipped_messages": skipped}
 
     @server.tool()
     async def search_memories(

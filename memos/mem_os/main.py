@@ -23,13 +23,19 @@ from memos import errors
 from memos.configs.graph_db import EMBEDDED_URI, BaseGraphDBConfig
 from memos.configs.mem_cube import GeneralMemCubeConfig, is_valid_cube_id
 from memos.configs.mem_os import MOSConfig
-from memos.errors import AccessDeniedError, MemoryOperationError, MemOSError
+from memos.errors import (
+    AccessDeniedError,
+    InvalidMemoryInputError,
+    MemoryOperationError,
+    MemOSError,
+)
 from memos.mem_cube.general import GeneralMemCube
 from memos.mem_os import registry as registry_module
 from memos.mem_os.cube_handle import CubeHandles
 from memos.mem_os.registry import CubeRecord, Registry, UserRole, check_cube_id
 from memos.mem_scheduler.events import EventResult, make_event
 from memos.mem_scheduler.transport import EventTransport, RedisEventTransport
+from memos.messages import drop_empty_turns, parse_messages
 
 logger = logging.getLogger(__name__)
 
@@ -293,14 +299,21 @@ class MOS:
     ) -> list[str]:
         """Add messages, a plain memory or a document to a cube; returns the stored ids.
 
+        ``messages`` have the one shape of :class:`memos.messages.ChatMessage`: ``role``,
+        ``content``, optional ``chat_time``, ``message_id``, ``name`` and ``metadata``; the
+        memories extracted from them cite ``message_id`` and ``chat_time`` in their sources.
+        Empty or whitespace-only messages are skipped (and logged with their count); messages
+        that are all empty, with nothing else to add, raise ``InvalidMemoryInputError``.
+
         ``idempotency_key`` (``[A-Za-z0-9_.:-]{1,128}``) makes a retry safe: a caller whose add
         failed mid-way (a timeout, the bus restarting) calls again with the same key, and the add
         has exactly one effect; the retry returns the same ids. Without it every call is a new add.
         """
         user = self._user(user_id)
         cube_id = self._cube(user, mem_cube_id)
+        turns = _turns_to_store(messages, has_other=bool(memory_content or doc_path))
         payload: dict[str, Any] = {
-            "messages": messages,
+            "messages": turns,
             "memory_content": memory_content,
             "doc_path": str(Path(doc_path).absolute()) if doc_path else None,
             "options": {
@@ -494,3 +507,22 @@ def _unwrap(result: EventResult, user_id: str, cube_id: str) -> Any:
     error = cls.__new__(cls)
     Exception.__init__(error, message)
     raise error
+
+
+def _turns_to_store(
+    messages: list[dict[str, Any]] | None, *, has_other: bool
+) -> list[dict[str, Any]] | None:
+    """``messages`` validated as :class:`ChatMessage`, empty turns dropped (None if none left).
+
+    Raises:
+        InvalidMemoryInputError: a message is malformed, or every message is empty and there
+            is nothing else to add.
+    """
+    if not messages:
+        return None  # the add event refuses an add with nothing at all, naming what it needs
+    kept, skipped = drop_empty_turns(parse_messages(messages))
+    if not kept and not has_other:
+        raise InvalidMemoryInputError(
+            f"nothing to store: all {skipped} message(s) are empty or whitespace-only"
+        )
+    return [m.model_dump(exclude_none=True) for m in kept] or None

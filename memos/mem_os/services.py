@@ -1,9 +1,10 @@
 """Bring up what a MOS on the embedded default needs: the stack, the daemon and a worker.
 
 The stack (Redis + ArcadeDB) is started by :mod:`memos.embedded.stack`. The scheduler daemon and
-one Celery worker are started here as detached processes and recorded in the stack state, so
-``memos status`` lists them and ``memos down`` stops them by PID. A file lock keeps two MOS
-processes from starting two daemons at once.
+one Celery worker are started by a supervisor process (:mod:`memos.embedded.supervisor`) that
+this module starts detached; it restarts them when they die. Every process is recorded in the
+stack state, so ``memos status`` lists them and ``memos down`` stops them by PID. A file lock
+keeps two MOS processes from starting two supervisors at once.
 
 Every process started here gets ``MEMOS_HOME`` set to the data home, so the daemon, the worker
 and the graph stores they open (``uri: embedded``) all use the stack of that one home, whatever
@@ -31,6 +32,15 @@ from memos.configs.mem_os import EmbeddedSettings
 from memos.embedded import procs
 from memos.embedded.stack import EmbeddedStack
 from memos.embedded.state import ProcessRecord, StackState
+from memos.embedded.supervision import (
+    SERVICES_DIR,
+    SUPERVISOR_PREFIX,
+    ServiceSpec,
+    SupervisorSpec,
+    read_reports,
+    spec_path,
+    write_model,
+)
 from memos.errors import ConfigError, EmbeddedStackError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.health import check_health
@@ -41,7 +51,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HANDLER_MODULE = "memos.workers.memory_handlers"
-SERVICES_DIR = "services"
 _CHILD_ENV = {
     "OMP_NUM_THREADS": "1",
     "OMP_WAIT_POLICY": "PASSIVE",
@@ -103,53 +112,155 @@ def ensure_services(
     settings: EmbeddedSettings,
     home: Path,
 ) -> None:
-    """Start the daemon and a worker for ``config.prefix`` unless they already run."""
+    """Start the daemon and a worker for ``config.prefix`` unless they already run.
+
+    With ``settings.supervise`` (the default) they run under a supervisor process
+    (:mod:`memos.embedded.supervisor`) that restarts them when they die; otherwise they are
+    started here, once, and a dead one stays dead until the next MOS starts it.
+    """
     directory = stack.home / SERVICES_DIR
     with _services_lock(directory):
         state = stack.read_state() or state
         config_file = directory / f"scheduler-{config.prefix}.json"
-        config_file.write_text(json.dumps(config.model_dump(mode="json")), encoding="utf-8")
+        config_file.write_text(
+            json.dumps(_daemon_config(config).model_dump(mode="json")), encoding="utf-8"
+        )
         env = {**os.environ, **_CHILD_ENV, "MEMOS_HOME": str(home)}
-        commands = {
-            f"scheduler-{config.prefix}": [
-                sys.executable,
-                "-m",
-                "memos.mem_scheduler",
-                "run",
-                "--config",
-                str(config_file),
-            ],
-            f"worker-{config.prefix}": [
-                sys.executable,
-                "-m",
-                "memos.workers",
-                "--config",
-                str(config_file),
-                f"--pool={settings.worker_pool}",
-                f"--concurrency={settings.worker_concurrency}",
-                f"--hostname=memos-{config.prefix}-{os.getpid()}@%h",
-            ],
-        }
-        for name, argv in commands.items():
-            if _alive(state, name):
-                continue
-            log = (directory / f"{name}.log").open("ab")
-            proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-                cwd=str(home),
-            )
-            log.close()
-            stack.record_process(
-                name,
-                ProcessRecord(pid=proc.pid, cmdline_contains=(argv[2], str(config_file))),
-            )
-            logger.info("started %s (pid %d)", name, proc.pid)
+        services = _service_specs(config, config_file, settings, directory, home)
+        if settings.supervise:
+            _ensure_supervisor(stack, state, config.prefix, services, settings, directory, env)
+        else:
+            for spec in services:
+                if not _alive(state, spec.name):
+                    _start_unsupervised(stack, spec, env)
     _wait_for_daemon(config, settings.startup_timeout_s, directory)
+
+
+def _daemon_config(config: SchedulerConfig) -> SchedulerConfig:
+    """The config the daemon runs with: a fixed consumer name unless one was chosen.
+
+    A restarted daemon then has the name of the one that died, so it resumes that one's pending
+    entries at once instead of waiting ``claim_idle_s`` for XAUTOCLAIM.
+    """
+    if config.consumer_name is not None:
+        return config
+    return config.model_copy(update={"consumer_name": f"embedded-{config.prefix}"})
+
+
+def _service_specs(
+    config: SchedulerConfig,
+    config_file: Path,
+    settings: EmbeddedSettings,
+    directory: Path,
+    home: Path,
+) -> list[ServiceSpec]:
+    """The daemon and the worker of ``config.prefix``, as the supervisor starts them."""
+    daemon = f"scheduler-{config.prefix}"
+    worker = f"worker-{config.prefix}"
+    commands = {
+        daemon: [
+            sys.executable,
+            "-m",
+            "memos.mem_scheduler",
+            "run",
+            "--config",
+            str(config_file),
+        ],
+        worker: [
+            sys.executable,
+            "-m",
+            "memos.workers",
+            "--config",
+            str(config_file),
+            f"--pool={settings.worker_pool}",
+            f"--concurrency={settings.worker_concurrency}",
+            f"--hostname=memos-{config.prefix}-{os.getpid()}@%h",
+        ],
+    }
+    return [
+        ServiceSpec(
+            name=name,
+            argv=argv,
+            cwd=str(home),
+            log=str(directory / f"{name}.log"),
+            cmdline_contains=(argv[2], str(config_file)),
+            celery_config=str(config_file) if name == worker else None,
+        )
+        for name, argv in commands.items()
+    ]
+
+
+def _ensure_supervisor(
+    stack: EmbeddedStack,
+    state: StackState,
+    prefix: str,
+    services: list[ServiceSpec],
+    settings: EmbeddedSettings,
+    directory: Path,
+    env: dict[str, str],
+) -> None:
+    """Start the supervisor of ``prefix`` unless one runs whose parts are all still supervised.
+
+    A supervisor that gave up on a crash-looping part is replaced: a new MOS is the "restart the
+    application" its error message asks for.
+    """
+    name = f"{SUPERVISOR_PREFIX}{prefix}"
+    if _alive(state, name):
+        if not _gave_up(stack, prefix):
+            return
+        record = state.processes[name]
+        logger.warning("replacing supervisor %s (pid %d): it gave up on a part", name, record.pid)
+        procs.terminate(record.pid, grace_s=record.stop_grace_s, name=name)
+    spec = SupervisorSpec(
+        prefix=prefix,
+        stack_home=str(stack.home),
+        services=services,
+        policy=settings.restart,
+        metrics_port=settings.supervisor_metrics_port,
+    )
+    path = spec_path(stack.home, prefix)
+    write_model(path, spec)
+    argv = [sys.executable, "-m", "memos.embedded.supervisor", str(path)]
+    with (directory / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=str(stack.home),
+        )
+    grace = max(s.stop_grace_s for s in services) + 15.0
+    stack.record_process(
+        name,
+        ProcessRecord(pid=proc.pid, cmdline_contains=(argv[2], str(path)), stop_grace_s=grace),
+    )
+    logger.info("started %s (pid %d)", name, proc.pid)
+
+
+def _gave_up(stack: EmbeddedStack, prefix: str) -> bool:
+    for report in read_reports(stack.home):
+        if report.prefix == prefix:
+            return any(part.state == "gave up" for part in report.parts.values())
+    return False
+
+
+def _start_unsupervised(stack: EmbeddedStack, spec: ServiceSpec, env: dict[str, str]) -> None:
+    with Path(spec.log).open("ab") as log:
+        proc = subprocess.Popen(
+            spec.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            cwd=spec.cwd,
+        )
+    stack.record_process(
+        spec.name, ProcessRecord(pid=proc.pid, cmdline_contains=spec.cmdline_contains)
+    )
+    logger.info("started %s (pid %d)", spec.name, proc.pid)
 
 
 def _wait_for_daemon(config: SchedulerConfig, timeout_s: float, directory: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from memos.mem_reader.chunking import Chunk
 from memos.mem_reader.dates import format_date, resolve_relative_dates
-from memos.mem_reader.messages import ChatMessage
+from memos.mem_reader.messages import TimedMessage
 from memos.memories.textual.item import (
     MemoryType,
     SourceMessage,
@@ -86,12 +86,12 @@ class FastChatOptions:
 class _Draft:
     """A memory under construction: its main message plus folded back-channel messages."""
 
-    main: ChatMessage
+    main: TimedMessage
     index: int
-    folded: list[ChatMessage] = field(default_factory=list)
+    folded: list[TimedMessage] = field(default_factory=list)
 
 
-def _is_backchannel(message: ChatMessage, max_words: int) -> bool:
+def _is_backchannel(message: TimedMessage, max_words: int) -> bool:
     """Short acknowledgements ("ok", "lol", "haha thanks") carry no retrievable fact."""
     if max_words <= 0:
         return False
@@ -106,7 +106,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _memory_type(message: ChatMessage) -> MemoryType:
+def _memory_type(message: TimedMessage) -> MemoryType:
     if message.role.lower() in _USER_ROLES and _FIRST_PERSON_RE.search(message.content):
         return "UserMemory"
     return "LongTermMemory"
@@ -117,7 +117,7 @@ def _speaker(role: str) -> str:
 
 
 def _render(
-    draft: _Draft, previous: list[ChatMessage], following: list[ChatMessage]
+    draft: _Draft, previous: list[TimedMessage], following: list[TimedMessage]
 ) -> tuple[str, list[str]]:
     """The memory text: '<speaker> said on <date>: <text with dates resolved>' + context."""
     message = draft.main
@@ -138,21 +138,21 @@ def _render(
     return body, resolved
 
 
-def _tags(message: ChatMessage) -> list[str]:
+def _tags(message: TimedMessage) -> list[str]:
     speaker = message.role.lower()
     return [w for w in keywords(message.content) if w != speaker][:_MAX_TAGS]
 
 
-def _key(message: ChatMessage) -> str:
+def _key(message: TimedMessage) -> str:
     words = [w for w in keywords(message.content) if w != message.role.lower()][:_KEY_WORDS]
     topic = " ".join(words) if words else _clip(message.content, 40)
     return f"{_speaker(message.role)}: {topic}"
 
 
-def _drafts(messages: list[ChatMessage], max_words: int) -> list[_Draft]:
+def _drafts(messages: list[TimedMessage], max_words: int) -> list[_Draft]:
     """Group messages: each substantive message leads a draft; back-channels fold into one."""
     drafts: list[_Draft] = []
-    pending: list[ChatMessage] = []  # back-channels before the first substantive message
+    pending: list[TimedMessage] = []  # back-channels before the first substantive message
     for index, message in enumerate(messages):
         if _is_backchannel(message, max_words):
             if drafts:
@@ -169,7 +169,7 @@ def _drafts(messages: list[ChatMessage], max_words: int) -> list[_Draft]:
 
 
 def fast_chat_memories(
-    messages: list[ChatMessage], options: FastChatOptions
+    messages: list[TimedMessage], options: FastChatOptions
 ) -> list[TextualMemoryItem]:
     """Turn one validated conversation into memories, one per substantive message.
 

@@ -16,7 +16,7 @@ from memos.errors import ExtractionError, LLMError
 from memos.mem_reader.base import ChatLLM
 from memos.mem_reader.chunking import Chunk
 from memos.mem_reader.dates import format_date
-from memos.mem_reader.messages import ChatMessage
+from memos.mem_reader.messages import TimedMessage
 from memos.mem_reader.prompts import (
     ChatExtractionContext,
     DocExtractionContext,
@@ -105,7 +105,7 @@ def _items(
 
 def fine_chat_memories(
     llm: ChatLLM,
-    conversation: list[ChatMessage],
+    conversation: list[TimedMessage],
     *,
     conversation_index: int,
     window_size: int,

@@ -97,10 +97,12 @@ class SimpleStructMemReader(BaseMemReader):
                 user_id=user_id,
                 session_id=session_id,
             )
-            result = [fast_chat_memories(conv, options) for conv in conversations]
+            result = [fast_chat_memories(conv, options) if conv else [] for conv in conversations]
         else:
             result = []
             for ci, conv in enumerate(conversations):
+                if not conv:
+                    continue  # only empty turns
                 result.extend(
                     fine_chat_memories(
                         self.llm,

@@ -96,6 +96,7 @@ class MemScheduler(DispatchMixin, MaintenanceMixin):
         loops: dict[str, asyncio.Task[None]] = {}
         try:
             await self._ensure_group()
+            await self._resume_own_pending()
             if cfg.metrics_port is not None:
                 self.metrics_server = MetricsServer(cfg.metrics_host, cfg.metrics_port)
                 logger.info("scheduler %s: metrics on %s", self.consumer, self.metrics_server.url)

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError
 
 from memos.errors import EventValidationError
+from memos.messages import ChatMessage
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
@@ -47,14 +48,6 @@ def _now() -> datetime:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChatMessage(_Model):
-    """One chat turn, as MemOS passes them (``{"role": ..., "content": ...}``)."""
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str
-    chat_time: str | None = None
 
 
 class AddPayload(_Model):

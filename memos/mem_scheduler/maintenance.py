@@ -36,6 +36,41 @@ class MaintenanceMixin(ReadingMixin):
                 logger.exception("scheduler %s: claim pass failed; backing off", self.consumer)
                 await asyncio.sleep(self.config.loop_error_backoff_s)
 
+    async def _resume_own_pending(self) -> int:
+        """Take up the entries already pending under this replica's own consumer name.
+
+        A daemon restarted with the name of one that died (the embedded supervisor keeps the
+        name) resumes that one's work at once, instead of waiting ``claim_idle_s`` for
+        XAUTOCLAIM. Entries that do not fit the buffer stay pending and are claimed later.
+        """
+        assert self._client is not None
+        cfg = self.config
+        last = "0-0"
+        resumed = 0
+        while cfg.max_buffered - len(self._queue) - len(self._running) > 0:
+            reply: Any = await self._client.xreadgroup(
+                self.keys.group, self.consumer, {self.keys.events: last}, count=100
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                last = decode(entry_id)
+                if last in self._queue or last in self._running:
+                    continue
+                event = await self._accept(last, fields)
+                resumed += 1
+                self.counters.reclaimed += 1
+                kind = event.type if event is not None else "unknown"
+                self._metrics.events_total.labels(type=kind, outcome="reclaimed").inc()
+        if resumed:
+            logger.warning(
+                "scheduler %s: resumed %d entries left pending under this name",
+                self.consumer,
+                resumed,
+            )
+        return resumed
+
     async def _touch_held(self) -> None:
         """Reset the idle time of entries we hold, so live work is never reclaimed."""
         assert self._client is not None

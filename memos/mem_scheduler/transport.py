@@ -91,6 +91,20 @@ class _Lifecycle:
             self.state = TransportState.OPEN
 
 
+#: How long a caller waiting for a result rides out a Redis that does not answer.
+BUS_RECONNECT_S = 30.0
+_RECONNECT_PAUSE_S = 0.5
+
+
+def _bus_down(config: SchedulerConfig, exc: redis.RedisError) -> str:
+    """The error of a failed bus call, naming the part: Redis, the event bus, at its address."""
+    where = config.redis_url.rsplit("@", 1)[-1]  # never the password
+    return (
+        f"the event bus (Redis at {where}) did not answer: {exc}; if it restarts (the embedded "
+        "supervisor repairs it within seconds), call again with the same idempotency_key"
+    )
+
+
 def _with_reply(keys: SchedulerKeys, event: Event) -> Event:
     if event.reply_to is None:
         return event.model_copy(update={"reply_to": keys.reply(event.id)})
@@ -132,20 +146,44 @@ class RedisEventTransport(_Lifecycle):
                 args=[text, event.cube_id],
             )
         except redis.RedisError as exc:
-            raise SchedulerError(f"cannot publish event {event.id}: {exc}") from exc
+            raise SchedulerError(
+                f"cannot publish event {event.id}: {_bus_down(self._config, exc)}"
+            ) from exc
         return str(event.id)
 
     def await_result(self, event_id: str, reply_to: str | None, timeout_s: float) -> EventResult:
-        """Wait up to ``timeout_s`` for the result of ``event_id``."""
+        """Wait up to ``timeout_s`` for the result of ``event_id``.
+
+        A Redis that stops answering meanwhile (crashed, being restarted by the embedded
+        supervisor) is waited for up to :data:`BUS_RECONNECT_S` (never past ``timeout_s``): the
+        event and its reply are in Redis's append-only file, so the wait usually ends with the
+        answer. After that a :class:`SchedulerError` names Redis.
+        """
         self._ensure_open()
-        try:
-            stored = self._client.get(self._keys.result(event_id))
-            if stored is not None:
-                return EventResult.from_json(stored)
-            target = reply_to or self._keys.reply(event_id)
-            popped = self._client.blpop([target], timeout=max(timeout_s, 0.01))
-        except redis.RedisError as exc:
-            raise SchedulerError(f"cannot read the result of event {event_id}: {exc}") from exc
+        deadline = time.monotonic() + timeout_s
+        down_since: float | None = None
+        target = reply_to or self._keys.reply(event_id)
+        while True:
+            try:
+                stored = self._client.get(self._keys.result(event_id))
+                if stored is not None:
+                    return EventResult.from_json(stored)
+                left = deadline - time.monotonic()
+                popped = self._client.blpop([target], timeout=max(left, 0.01))
+                break
+            except redis.ConnectionError as exc:
+                now = time.monotonic()
+                down_since = down_since or now
+                if now - down_since >= BUS_RECONNECT_S or now >= deadline:
+                    raise SchedulerError(
+                        f"cannot read the result of event {event_id}: "
+                        f"{_bus_down(self._config, exc)}"
+                    ) from exc
+                time.sleep(_RECONNECT_PAUSE_S)
+            except redis.RedisError as exc:
+                raise SchedulerError(
+                    f"cannot read the result of event {event_id}: {_bus_down(self._config, exc)}"
+                ) from exc
         if popped is None:
             raise EventTimeoutError(event_id, timeout_s)
         return EventResult.from_json(popped[1])

@@ -19,6 +19,9 @@ Names:
   (:func:`search_timer`).
 * ``memos_kv_cache_lookups_total{result}`` and ``memos_kv_cache_hit_ratio``
   (:func:`record_kv_lookup`).
+* ``memos_part_restarts_total{part,reason}``: restarts of an embedded part (worker, daemon,
+  Redis, ArcadeDB) by the supervisor; ``memos_part_gave_up{part}`` is 1 while the supervisor
+  has stopped restarting a part that crash-looped (see docs/supervision.md).
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ class Metrics:
     search_latency_s: Any
     kv_lookups_total: Any
     kv_hit_ratio: Any
+    part_restarts_total: Any
+    part_gave_up: Any
 
 
 _lock = threading.Lock()
@@ -173,6 +178,19 @@ def _create() -> Metrics:
             registry=registry,
         ),
         kv_hit_ratio=gauge("memos_kv_cache_hit_ratio", "KV-cache hits / lookups in this process"),
+        part_restarts_total=Counter(
+            "memos_part_restarts_total",
+            "Restarts of an embedded part by the supervisor, by part and exit reason",
+            ["part", "reason"],
+            registry=registry,
+        ),
+        part_gave_up=Gauge(
+            "memos_part_gave_up",
+            "1 while the supervisor no longer restarts a crash-looping part",
+            ["part"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
     )
 
 

@@ -220,3 +220,46 @@ def test_admin_manages_users_and_keys(live_api: LiveApi) -> None:
         _error(admin.delete(f"/v1/api-keys/{created['key_id']}"), 404, "not_found")
         status = admin.get("/v1/scheduler/status").json()
         assert status["healthy"] is True and status["replicas"]
+
+
+def test_messages_with_ids_and_times_are_cited_and_empty_turns_skipped(
+    live_api: LiveApi, alice_cube: str
+) -> None:
+    when = "2023-05-08T13:56:00"
+    with live_api.client("alice") as client:
+        added = client.post(
+            "/v1/memories",
+            json={
+                "cube_id": alice_cube,
+                "messages": [
+                    {"role": "user", "content": " ", "message_id": "r0"},
+                    {
+                        "role": "user",
+                        "content": "My aunt Rosa grows lemons in Sevilla.",
+                        "message_id": "r1",
+                        "chat_time": when,
+                    },
+                ],
+            },
+        )
+        assert added.status_code == 201, added.text
+        assert added.json()["skipped_messages"] == 1 and added.json()["added_ids"]
+        found = client.post(
+            "/v1/search", json={"query": "Who grows lemons?", "cube_ids": [alice_cube]}
+        ).json()
+        cited = {
+            (s.get("message_id"), s.get("chat_time"))
+            for part in found["text_mem"]
+            for m in part["memories"]
+            for s in m["metadata"].get("sources") or []
+        }
+        assert ("r1", when) in cited
+        message = _error(
+            client.post(
+                "/v1/memories",
+                json={"cube_id": alice_cube, "messages": [{"role": "user", "content": "\n"}]},
+            ),
+            422,
+            "invalid_input",
+        )
+        assert "nothing to store" in message

@@ -17,7 +17,8 @@ def stop_services(home: Path, prefix: str) -> None:
     state = stack.read_state()
     if state is None:
         return
-    for name in (f"worker-{prefix}", f"scheduler-{prefix}"):
+    # The supervisor first: it would restart what is stopped after it.
+    for name in (f"supervisor-{prefix}", f"worker-{prefix}", f"scheduler-{prefix}"):
         record = state.processes.get(name)
         if record is None:
             continue

@@ -89,6 +89,7 @@ async def test_stdio_tools_for_one_tenant(
             tools = {tool.name for tool in (await session.list_tools()).tools}
             assert {
                 "add_memory",
+                "add_conversation",
                 "search_memories",
                 "get_memory",
                 "delete_memory",
@@ -134,6 +135,47 @@ async def test_stdio_tools_for_one_tenant(
                 "get_memory", {"cube_id": alice_cube, "memory_id": hit["id"]}
             )
             assert gone.is_error and "not_found" in gone.content[0].text
+
+            # The shared message shape: the caller's id and time are cited in the sources.
+            when = "2023-05-08T13:56:00"
+            cited = _payload(
+                await session.call_tool(
+                    "add_memory",
+                    {
+                        "content": "My uncle Bo repairs clocks in Ghent.",
+                        "cube_id": alice_cube,
+                        "message_id": "mcp-1",
+                        "chat_time": when,
+                    },
+                )
+            )["added_ids"]
+            got = _payload(
+                await session.call_tool(
+                    "get_memory", {"cube_id": alice_cube, "memory_id": cited[0]}
+                )
+            )
+            sources = {
+                (s.get("message_id"), s.get("chat_time")) for s in got["metadata"]["sources"]
+            }
+            assert ("mcp-1", when) in sources
+            conversation = _payload(
+                await session.call_tool(
+                    "add_conversation",
+                    {
+                        "cube_id": alice_cube,
+                        "messages": [
+                            {"role": "user", "content": "", "message_id": "c0"},
+                            {"role": "user", "content": "I swim at 6 am.", "message_id": "c1"},
+                        ],
+                    },
+                )
+            )
+            assert conversation["added_ids"] and conversation["skipped_messages"] == 1
+            empty = await session.call_tool(
+                "add_conversation",
+                {"cube_id": alice_cube, "messages": [{"role": "user", "content": "  "}]},
+            )
+            assert empty.is_error and "nothing to store" in empty.content[0].text
 
 
 async def test_http_transport_takes_the_tenant_from_the_key(

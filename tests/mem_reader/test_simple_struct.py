@@ -111,18 +111,38 @@ def test_iso_chat_time_and_windows_per_conversation() -> None:
     [
         ([], "non-empty list"),
         ("hello", "non-empty list"),
-        ([[]], "conversation 0 is empty"),
+        ([[]], "nothing to store: every conversation is empty"),
         ([{"role": "user", "content": "x"}], "conversation 0 must be a list"),
-        ([["just a string"]], "conversation 0 message 0 must be a dict"),
-        ([[{"role": "user", "content": "  "}]], "empty 'content'"),
-        ([[{"role": "user"}]], "string 'content'"),
-        ([[{"content": "hi"}]], "'role'"),
+        ([["just a string"]], "conversation 0 message 0: message: Input should be"),
+        ([[{"role": "user", "content": "  "}]], r"nothing to store: all 1 message\(s\) are empty"),
+        (
+            [[{"role": "user", "content": ""}], [{"role": "user", "content": " \n"}]],
+            r"nothing to store: all 2 message\(s\) are empty",
+        ),
+        ([[{"role": "user"}]], "conversation 0 message 0: content: Field required"),
+        ([[{"content": "hi"}]], "conversation 0 message 0: role: Field required"),
+        ([[{"role": "user", "content": "hi", "extra": 1}]], "extra: Extra inputs"),
         ([[{"role": "user", "content": "hi", "chat_time": "someday"}]], "chat_time 'someday'"),
     ],
 )
 def test_bad_chat_input(scene_data: Any, match: str) -> None:
     with pytest.raises(InvalidMemoryInputError, match=match):
         reader().get_memory(scene_data, type="chat", info=INFO)
+
+
+def test_empty_turns_are_skipped_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    # An exported chat with an empty message among real ones (conversation 1 has only empty
+    # turns): the empty turns are skipped and counted, the rest is stored and cited.
+    conversations = [
+        [{"role": "user", "content": "", "message_id": "e0"}, *locomo_conversation()],
+        [{"role": "user", "content": "   ", "message_id": "e1"}],
+    ]
+    with caplog.at_level("INFO", logger="memos.mem_reader.messages"):
+        windows = reader().get_memory(conversations, type="chat", info=INFO, mode="fast")
+    assert len(windows) == 2 and windows[1] == []
+    cited = {s.message_id for item in windows[0] for s in meta(item).sources}
+    assert cited == {"D1:1", "D1:2", "D1:3", "D1:4", "D1:5"}
+    assert "skipped 2 empty message(s) of 7" in caplog.text
 
 
 def test_bad_type_mode_info() -> None:

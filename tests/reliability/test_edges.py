@@ -21,7 +21,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from memos.embedded import procs
-from memos.errors import AccessDeniedError, DumpFormatError, EventValidationError, MemOSError
+from memos.errors import (
+    AccessDeniedError,
+    DumpFormatError,
+    EventValidationError,
+    InvalidMemoryInputError,
+    MemOSError,
+)
 from memos.mem_os.main import MOS
 from memos.mem_scheduler.transport import RedisEventTransport
 from tests.reliability.load import tree_cube_dir
@@ -90,20 +96,31 @@ def test_hostile_text_is_stored_verbatim_and_never_executed(live: MOS) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "needle"),
+    ("kwargs", "error", "needle"),
     [
-        ({"memory_content": ""}, "needs messages, memory_content or doc_path"),
-        ({"messages": []}, "needs messages, memory_content or doc_path"),
-        ({"memory_content": "x" * (2 * 1024 * 1024)}, "max_event_bytes"),
-        ({"memory_content": b"\xff\xfe not utf-8"}, "memory_content"),
-        ({"messages": [{"role": "wizard", "content": "hi"}]}, "role"),
+        (
+            {"memory_content": ""},
+            EventValidationError,
+            "needs messages, memory_content or doc_path",
+        ),
+        ({"messages": []}, EventValidationError, "needs messages, memory_content or doc_path"),
+        ({"memory_content": "x" * (2 * 1024 * 1024)}, EventValidationError, "max_event_bytes"),
+        ({"memory_content": b"\xff\xfe not utf-8"}, EventValidationError, "memory_content"),
+        # Any speaker name is a role (exported group chats); a blank one is not.
+        ({"messages": [{"role": " ", "content": "hi"}]}, InvalidMemoryInputError, "role"),
+        ({"messages": [{"role": "user", "content": "hi", "x": 1}]}, InvalidMemoryInputError, "x"),
+        (
+            {"messages": [{"role": "user", "content": " "}]},
+            InvalidMemoryInputError,
+            "nothing to store",
+        ),
     ],
 )
 def test_bad_messages_are_refused_before_anything_is_stored(
-    live: MOS, kwargs: dict[str, Any], needle: str
+    live: MOS, kwargs: dict[str, Any], error: type[Exception], needle: str
 ) -> None:
     before = len(_nodes(live, "carol_cube", "carol"))
-    with pytest.raises(EventValidationError, match=needle):
+    with pytest.raises(error, match=needle):
         live.add(mem_cube_id="carol_cube", user_id="carol", **kwargs)
     assert len(_nodes(live, "carol_cube", "carol")) == before
 

@@ -23,6 +23,7 @@ router = APIRouter(prefix="/v1", tags=["memories"], responses=ERROR_RESPONSES)
 def add_memories(body: AddRequest, context: ContextDep, principal: Writer) -> AddResponse:
     """Add messages (extracted into memories by a worker) or one plain memory."""
     messages = [m.model_dump(exclude_none=True) for m in body.messages] if body.messages else None
+    skipped = sum(1 for m in body.messages if m.is_empty) if body.messages else 0
     ids = context.mos.add(
         messages=messages,
         memory_content=body.memory_content,
@@ -30,7 +31,7 @@ def add_memories(body: AddRequest, context: ContextDep, principal: Writer) -> Ad
         user_id=principal.user_id,
         session_id=body.session_id,
     )
-    return AddResponse(added_ids=ids)
+    return AddResponse(added_ids=ids, skipped_messages=skipped)
 
 
 @router.post("/search", response_model=MemoryResult)
