@@ -57,6 +57,12 @@ class SchedulerConfig(BaseConfig):
         2000, ge=1, description="read-ahead across tenants; more makes fairness see further"
     )
     max_in_flight: int = Field(32, ge=1, description="events executing at once (all cubes)")
+    batch_max_events: int = Field(
+        16,
+        ge=1,
+        description="adds ready at once are sent to one worker together, up to this many "
+        "(one embedding call for all of them); 1: one task per event",
+    )
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")
     # 5 attempts with 0.5 s doubling backoff span about 7.5 s (plus the graph driver's own 10 s

@@ -91,7 +91,10 @@ class DispatchMixin(ReadingMixin):
             else:
                 from memos.workers.app import create_app
 
-                executor = CeleryExecutor(self._celery_app or create_app(self.config))
+                executor = CeleryExecutor(
+                    self._celery_app or create_app(self.config),
+                    batch_max=self.config.batch_max_events,
+                )
             self._executors[kind] = executor
         return executor
 

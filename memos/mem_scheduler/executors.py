@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -20,7 +21,12 @@ from celery import Celery
 
 from memos.errors import SchedulerError
 from memos.mem_scheduler.config import SchedulerConfig
-from memos.mem_scheduler.constants import QUEUE_BY_TYPE, TASK_BY_TYPE
+from memos.mem_scheduler.constants import (
+    BATCHED_TYPES,
+    QUEUE_BY_TYPE,
+    TASK_APPLY_BATCH,
+    TASK_BY_TYPE,
+)
 from memos.mem_scheduler.events import EventResult
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
 from memos.mem_scheduler.threads import DaemonThreadPool
@@ -42,36 +48,104 @@ class EventExecutor(Protocol):
         ...
 
 
-class CeleryExecutor:
-    """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``)."""
+@dataclass
+class _Waiting:
+    """One attempt waiting to be sent with others of its batch."""
 
-    def __init__(self, app: Celery) -> None:
+    event: Any
+    token: str
+    notify_key: str
+    sent: asyncio.Future[None]
+
+
+class CeleryExecutor:
+    """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``).
+
+    Attempts of a batchable type (:data:`BATCHED_TYPES`) that are submitted while an earlier
+    send is still going out are sent together as one ``memos.apply_batch`` task, up to
+    ``batch_max`` events: the worker then embeds them in one model call
+    (:mod:`memos.workers.batching`). A lone attempt still goes out at once as its own task, so
+    batching adds no delay; batches form exactly when events arrive faster than they are sent.
+    """
+
+    def __init__(self, app: Celery, *, batch_max: int = 1) -> None:
         self._app = app
+        self._batch_max = batch_max
+        self._waiting: list[_Waiting] = []
+        self._flusher: asyncio.Task[None] | None = None
         # kombu publishing is blocking I/O; one thread keeps it off the event loop and serial.
         # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
         self._pool = DaemonThreadPool(1, "memos-celery-send")
 
     async def submit(self, event: Any, token: str, notify_key: str) -> None:
         """Publish the task; translates broker errors to :class:`SchedulerError`."""
-        send = partial(
-            self._app.send_task,
-            TASK_BY_TYPE[event.type],
-            args=[event.model_dump_json(), token, notify_key],
-            queue=QUEUE_BY_TYPE[event.type],
-            task_id=token,
-            # The outcome comes back on notify_key; without this, every send subscribes to the
-            # result channel and the worker stores a result nobody reads.
-            ignore_result=True,
-        )
+        if self._batch_max <= 1 or event.type not in BATCHED_TYPES:
+            await self._send([_Waiting(event, token, notify_key, _done_future())])
+            return
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(event, token, notify_key, sent))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await sent
+
+    async def _flush(self) -> None:
+        """Send what waits, a batch at a time, until nothing does (one flusher at a time)."""
+        while self._waiting:
+            first = self._waiting[0]
+            batch = [w for w in self._waiting if w.notify_key == first.notify_key]
+            batch = batch[: self._batch_max]
+            taken = {id(w) for w in batch}
+            self._waiting = [w for w in self._waiting if id(w) not in taken]
+            try:
+                await self._send(batch)
+            except Exception as exc:
+                for waiting in batch:
+                    if not waiting.sent.done():
+                        waiting.sent.set_exception(exc)
+            else:
+                for waiting in batch:
+                    if not waiting.sent.done():
+                        waiting.sent.set_result(None)
+
+    async def _send(self, batch: list[_Waiting]) -> None:
+        first = batch[0]
+        if len(batch) == 1:
+            send = partial(
+                self._app.send_task,
+                TASK_BY_TYPE[first.event.type],
+                args=[first.event.model_dump_json(), first.token, first.notify_key],
+                queue=QUEUE_BY_TYPE[first.event.type],
+                task_id=first.token,
+                # The outcome comes back on notify_key; without this, every send subscribes
+                # to the result channel and the worker stores a result nobody reads.
+                ignore_result=True,
+            )
+        else:
+            entries = [[w.event.model_dump_json(), w.token] for w in batch]
+            send = partial(
+                self._app.send_task,
+                TASK_APPLY_BATCH,
+                args=[entries, first.notify_key],
+                queue=QUEUE_BY_TYPE[first.event.type],
+                task_id=first.token,
+                ignore_result=True,
+            )
         try:
             await asyncio.wrap_future(self._pool.submit(send))
         except Exception as exc:
-            raise SchedulerError(f"cannot send event {event.id} to Celery: {exc}") from exc
+            ids = ", ".join(str(w.event.id) for w in batch)
+            raise SchedulerError(f"cannot send event(s) {ids} to Celery: {exc}") from exc
 
     def close(self) -> None:
         """Stop the sending thread (a publish in progress is abandoned; the entry stays pending)."""
         if self._pool.close():
             logger.warning("a Celery publish was still running at shutdown; abandoned")
+
+
+def _done_future() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
 
 
 class InlineExecutor:

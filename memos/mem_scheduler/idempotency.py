@@ -112,8 +112,12 @@ def apply_once(
     notify_key: str | None,
     result_ttl_s: int,
     idempotency_ttl_s: int,
+    prepared: Any = None,
 ) -> WorkerOutcome:
-    """Run ``spec`` for ``event`` unless its idempotency key is already done; see module doc."""
+    """Run ``spec`` for ``event`` unless its idempotency key is already done; see module doc.
+
+    ``prepared`` is handed to the handler as ``ctx.prepared`` (work done for a whole batch).
+    """
     done_key = keys.done(event.scoped_key)
     with client.pipeline(transaction=True) as pipe:
         for _ in range(3):
@@ -126,7 +130,9 @@ def apply_once(
                     pipe.execute()
                     return outcome
                 pipe.multi()
-                ctx = HandlerContext(redis=client, tx=pipe, keys=keys, attempt=event.attempt)
+                ctx = HandlerContext(
+                    redis=client, tx=pipe, keys=keys, attempt=event.attempt, prepared=prepared
+                )
                 started = time.perf_counter()
                 try:
                     value = spec.fn(event, ctx)

@@ -212,7 +212,9 @@ def handle_add(event: Any, ctx: HandlerContext) -> JsonValue:
     cube = cubes.get(event.cube_id)
     text_mem = require_slot(cube, "text_mem")
     if _is_tree(cube):
-        items = _with_ids(event, _tree_items(event))
+        # Read and embedded together with the other adds of its batch, or here on its own.
+        prepared = ctx.prepared
+        items = prepared if prepared is not None else _with_ids(event, _tree_items(event))
         ids = list(text_mem.add(items)) if items else []
         settings = reorganize_jobs.settings_from(_options(event))
         if settings is not None and reorganize_jobs.is_enabled(settings, text_mem.config):
@@ -558,6 +560,10 @@ def register(*, replace: bool = False) -> None:
     """
     for event_type, handler in MEMORY_HANDLERS.items():
         register_handler(event_type, handler, replace=replace)
+    from memos.workers.add_batch import prepare_adds
+    from memos.workers.batching import register_preparer
+
+    register_preparer("add", prepare_adds)  # type: ignore[arg-type]
 
 
 #: The event type each memory handler serves.
