@@ -187,7 +187,7 @@ class DispatchMixin(ReadingMixin):
         started = time.perf_counter()
         try:
             await self._executor_for(event.type).submit(
-                event, token, self.keys.notify(self.consumer)
+                event, token, self.keys.notify(self.consumer), {"read": entry.read_at}
             )
             return await asyncio.wait_for(future, timeout=self.config.task_timeout_s)
         except TimeoutError:

@@ -277,6 +277,12 @@ class EventResult(_Model):
     result: JsonValue = None
     error: ErrorInfo | None = None
     finished_at: datetime = Field(default_factory=_now)
+    #: Wall-clock stamps (epoch seconds) of the event's way through the daemon and worker:
+    #: ``read`` (the daemon took it from the stream), ``sent`` (handed to Celery),
+    #: ``worker_start``, ``handler_start``, ``handler_end``. What ``bench search-latency``
+    #: profiles the hops with; None where nobody stamped it (inline execution); a replay
+    #: carries the first delivery's.
+    trace: dict[str, float] | None = None
 
     @classmethod
     def success(cls, event_id: str, result: JsonValue) -> EventResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
@@ -39,8 +40,13 @@ logger = logging.getLogger(__name__)
 class EventExecutor(Protocol):
     """Starts one attempt of an event; the outcome arrives on ``notify_key``."""
 
-    async def submit(self, event: Any, token: str, notify_key: str) -> None:
-        """Start the attempt (returns once it is handed over, not when it finishes)."""
+    async def submit(
+        self, event: Any, token: str, notify_key: str, trace: dict[str, float] | None = None
+    ) -> None:
+        """Start the attempt (returns once it is handed over, not when it finishes).
+
+        ``trace`` holds the daemon's stamps so far (see ``EventResult.trace``).
+        """
         ...
 
     def close(self) -> None:
@@ -56,6 +62,7 @@ class _Waiting:
     token: str
     notify_key: str
     sent: asyncio.Future[None]
+    trace: dict[str, float] | None = None
 
 
 class CeleryExecutor:
@@ -77,13 +84,15 @@ class CeleryExecutor:
         # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
         self._pool = DaemonThreadPool(1, "memos-celery-send")
 
-    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+    async def submit(
+        self, event: Any, token: str, notify_key: str, trace: dict[str, float] | None = None
+    ) -> None:
         """Publish the task; translates broker errors to :class:`SchedulerError`."""
         if self._batch_max <= 1 or event.type not in BATCHED_TYPES:
-            await self._send([_Waiting(event, token, notify_key, _done_future())])
+            await self._send([_Waiting(event, token, notify_key, _done_future(), trace)])
             return
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(event, token, notify_key, sent))
+        self._waiting.append(_Waiting(event, token, notify_key, sent, trace))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await sent
@@ -109,11 +118,14 @@ class CeleryExecutor:
 
     async def _send(self, batch: list[_Waiting]) -> None:
         first = batch[0]
+        now = time.time()
+        traces = [{**(w.trace or {}), "sent": now} for w in batch]
         if len(batch) == 1:
             send = partial(
                 self._app.send_task,
                 TASK_BY_TYPE[first.event.type],
                 args=[first.event.model_dump_json(), first.token, first.notify_key],
+                kwargs={"trace": traces[0]},
                 queue=QUEUE_BY_TYPE[first.event.type],
                 task_id=first.token,
                 # The outcome comes back on notify_key; without this, every send subscribes
@@ -121,7 +133,10 @@ class CeleryExecutor:
                 ignore_result=True,
             )
         else:
-            entries = [[w.event.model_dump_json(), w.token] for w in batch]
+            entries = [
+                [w.event.model_dump_json(), w.token, trace]
+                for w, trace in zip(batch, traces, strict=True)
+            ]
             send = partial(
                 self._app.send_task,
                 TASK_APPLY_BATCH,
@@ -159,7 +174,9 @@ class InlineExecutor:
         self._pool = DaemonThreadPool(config.max_in_flight, "memos-inline")
         self._futures: set[Future[None]] = set()
 
-    async def submit(self, event: Any, token: str, notify_key: str) -> None:
+    async def submit(
+        self, event: Any, token: str, notify_key: str, trace: dict[str, float] | None = None
+    ) -> None:
         """Start the handler in a thread; its outcome is pushed to ``notify_key``."""
         future = self._pool.submit(self._run, event, token, notify_key)
         self._futures.add(future)

@@ -113,10 +113,12 @@ def apply_once(
     result_ttl_s: int,
     idempotency_ttl_s: int,
     prepared: Any = None,
+    trace: dict[str, float] | None = None,
 ) -> WorkerOutcome:
     """Run ``spec`` for ``event`` unless its idempotency key is already done; see module doc.
 
-    ``prepared`` is handed to the handler as ``ctx.prepared`` (work done for a whole batch).
+    ``prepared`` is handed to the handler as ``ctx.prepared`` (work done for a whole batch);
+    ``trace`` (stamps so far) gets the handler's start and end and travels with the result.
     """
     done_key = keys.done(event.scoped_key)
     with client.pipeline(transaction=True) as pipe:
@@ -134,6 +136,7 @@ def apply_once(
                     redis=client, tx=pipe, keys=keys, attempt=event.attempt, prepared=prepared
                 )
                 started = time.perf_counter()
+                handler_start = time.time()
                 try:
                     value = spec.fn(event, ctx)
                     # Fail here, before EXEC, if the handler returned something not JSON-able.
@@ -144,6 +147,9 @@ def apply_once(
                     return _failed(client, keys, event, exc, token, notify_key, result_ttl_s)
                 _observe(event, "ok", started)
                 result = EventResult.success(event.id, value)
+                if trace is not None:
+                    stamps = {**trace, "handler_start": handler_start, "handler_end": time.time()}
+                    result = result.model_copy(update={"trace": stamps})
                 pipe.set(done_key, result.model_dump_json(), ex=idempotency_ttl_s)
                 queue_reply(pipe, keys, event.id, event.reply_to, result, result_ttl_s=result_ttl_s)
                 outcome = WorkerOutcome(token=token, result=result)

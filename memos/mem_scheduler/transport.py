@@ -142,6 +142,12 @@ class RedisEventTransport(_Lifecycle):
             stored = self._client.get(self._keys.result(event_id))
             if stored is not None:
                 return EventResult.from_json(stored)
+        except redis.RedisError as exc:
+            raise SchedulerError(f"cannot read the result of event {event_id}: {exc}") from exc
+        return self._pop_reply(event_id, reply_to, timeout_s)
+
+    def _pop_reply(self, event_id: str, reply_to: str | None, timeout_s: float) -> EventResult:
+        try:
             target = reply_to or self._keys.reply(event_id)
             popped = self._client.blpop([target], timeout=max(timeout_s, 0.01))
         except redis.RedisError as exc:
@@ -154,7 +160,9 @@ class RedisEventTransport(_Lifecycle):
         """Publish ``event`` and block for its result (the synchronous facade's path)."""
         event = _with_reply(self._keys, event)
         event_id = self.publish(event)
-        return self.await_result(event_id, event.reply_to, timeout_s)
+        # Just published: no result can be stored yet except by the same worker commit that
+        # pushes the reply, so skip await_result's GET (one round trip less per call).
+        return self._pop_reply(event_id, event.reply_to, timeout_s)
 
     def close(self) -> None:
         """Close the connection pool (if this transport created it)."""
@@ -209,6 +217,14 @@ class AsyncRedisEventTransport(_Lifecycle):
             stored = await self._client.get(self._keys.result(event_id))
             if stored is not None:
                 return EventResult.from_json(stored)
+        except redis.RedisError as exc:
+            raise SchedulerError(f"cannot read the result of event {event_id}: {exc}") from exc
+        return await self._pop_reply(event_id, reply_to, timeout_s)
+
+    async def _pop_reply(
+        self, event_id: str, reply_to: str | None, timeout_s: float
+    ) -> EventResult:
+        try:
             target = reply_to or self._keys.reply(event_id)
             popped = await self._client.blpop([target], timeout=max(timeout_s, 0.01))
         except redis.RedisError as exc:
@@ -221,7 +237,7 @@ class AsyncRedisEventTransport(_Lifecycle):
         """Publish ``event`` and await its result."""
         event = _with_reply(self._keys, event)
         event_id = await self.publish(event)
-        return await self.await_result(event_id, event.reply_to, timeout_s)
+        return await self._pop_reply(event_id, event.reply_to, timeout_s)
 
     async def close(self) -> None:
         """Close the connection pool (if this transport created it)."""

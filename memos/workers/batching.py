@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -91,12 +92,12 @@ def prepare(client: redis.Redis, keys: SchedulerKeys, events: Sequence[Any]) -> 
 
 def run_batch(
     app: Celery,
-    entries: Sequence[Sequence[str]],
+    entries: Sequence[Sequence[Any]],
     notify_key: str | None,
     accepted: tuple[str, ...],
-    run_one: Callable[[Celery, str, str, str | None, tuple[str, ...]], dict[str, Any]],
+    run_one: Callable[..., dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """The body of ``memos.apply_batch``: ``entries`` are ``[event_json, token]`` pairs.
+    """The body of ``memos.apply_batch``: ``entries`` are ``[event_json, token(, trace)]``.
 
     Entries that do not parse or have no handler go through ``run_one`` (the single-event
     body), which reports them. A Redis fault on one event is raised after the others were
@@ -110,9 +111,11 @@ def run_batch(
             run_one(app, event_json, token, notify_key, accepted) for event_json, token in entries
         ]
     client = worker_redis(app)
-    valid: list[tuple[Any, str]] = []
+    valid: list[tuple[Any, str, dict[str, float]]] = []
     outcomes: list[dict[str, Any]] = []
-    for event_json, token in entries:
+    for entry in entries:
+        event_json, token = entry[0], entry[1]
+        trace = {**(entry[2] if len(entry) > 2 and entry[2] else {}), "worker_start": time.time()}
         try:
             event = parse_event(event_json, max_event_bytes=config.max_event_bytes)
             if event.type not in accepted:
@@ -121,10 +124,10 @@ def run_batch(
         except (EventValidationError, HandlerNotFoundError):
             outcomes.append(run_one(app, event_json, token, notify_key, accepted))
             continue
-        valid.append((event, token))
-    prepared = prepare(client, config.keys, [event for event, _ in valid])
+        valid.append((event, token, trace))
+    prepared = prepare(client, config.keys, [event for event, _, _ in valid])
     infra_error: BaseException | None = None
-    for event, token in valid:
+    for event, token, trace in valid:
         try:
             with event_context(event):
                 outcome = apply_once(
@@ -137,6 +140,7 @@ def run_batch(
                     result_ttl_s=config.result_ttl_s,
                     idempotency_ttl_s=config.idempotency_ttl_s,
                     prepared=prepared.get(event.id),
+                    trace=trace,
                 )
             outcomes.append(outcome.model_dump(mode="json"))
         except (redis.ConnectionError, redis.TimeoutError) as exc:

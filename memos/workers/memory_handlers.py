@@ -251,6 +251,20 @@ def _search_cubes(event: Any, ctx: HandlerContext) -> list[str]:
     return cube_ids
 
 
+def _hit_dict(item: TextualMemoryItem) -> dict[str, Any]:
+    """A search hit as it crosses the wire: without its embedding.
+
+    The vector is most of a hit's bytes (384 floats of about 20 characters each), and a reply
+    is serialised and parsed several times on its way (done marker, stored result, reply list,
+    the daemon's notification); no caller of search reads it.
+    """
+    data = item.to_dict()
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and meta.get("embedding") is not None:
+        meta["embedding"] = None
+    return data
+
+
 def _promote(
     ctx: HandlerContext, cube_id: str, session: str, items: list[TextualMemoryItem], capacity: int
 ) -> None:
@@ -287,7 +301,7 @@ def handle_query(event: Any, ctx: HandlerContext) -> JsonValue:
         cube = cubes.get(cube_id)
         if use_text and cube.text_mem is not None:
             found = cube.text_mem.search(payload.query, top_k)
-            text_results.append({"cube_id": cube_id, "memories": [i.to_dict() for i in found]})
+            text_results.append({"cube_id": cube_id, "memories": [_hit_dict(i) for i in found]})
             retrieved.extend(i.memory for i in found)
             if _is_tree(cube):
                 promoted = [

@@ -9,6 +9,7 @@ stream, so there is one retry budget per event, not two multiplied together.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,9 +81,18 @@ def worker_redis(app: Celery) -> redis.Redis:
 
 
 def run_event(
-    app: Celery, event_json: str, token: str, notify_key: str | None, accepted: tuple[str, ...]
+    app: Celery,
+    event_json: str,
+    token: str,
+    notify_key: str | None,
+    accepted: tuple[str, ...],
+    trace: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The body shared by every task; returns the outcome as JSON (also the Celery result)."""
+    """The body shared by every task; returns the outcome as JSON (also the Celery result).
+
+    ``trace`` carries the daemon's stamps; the worker adds its own (``EventResult.trace``).
+    """
+    trace = {**(trace or {}), "worker_start": time.time()}
     config: SchedulerConfig = app.memos_config  # type: ignore[attr-defined]
     if notify_key and not notify_key.startswith(config.keys.notify("")):
         # Queue names are not prefixed, so deployments (prefixes) sharing one broker database
@@ -124,6 +134,7 @@ def run_event(
             notify_key=notify_key,
             result_ttl_s=config.result_ttl_s,
             idempotency_ttl_s=config.idempotency_ttl_s,
+            trace=trace,
         )
     return outcome.model_dump(mode="json")
 
@@ -140,12 +151,16 @@ def _body(name: str, accepted: tuple[str, ...]) -> Callable[..., Any]:
     """The task function of ``name``: one event, or a batch of them (``memos.apply_batch``)."""
 
     def body(
-        self: Task, event_json: str, token: str, notify_key: str | None = None
+        self: Task,
+        event_json: str,
+        token: str,
+        notify_key: str | None = None,
+        trace: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        return run_event(self.app, event_json, token, notify_key, accepted)
+        return run_event(self.app, event_json, token, notify_key, accepted, trace)
 
     def batch_body(
-        self: Task, entries: list[list[str]], notify_key: str | None = None
+        self: Task, entries: list[list[Any]], notify_key: str | None = None
     ) -> list[dict[str, Any]]:
         from memos.workers.batching import run_batch
 

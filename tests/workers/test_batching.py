@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -60,7 +61,8 @@ def _install(calls: list[list[str]], *, preparer_fails: bool = False) -> None:
 
 
 def _run_batch(app: Any, events: list[Any], tokens: list[str], notify: str) -> list[Any]:
-    entries = [[e.model_dump_json(), t] for e, t in zip(events, tokens, strict=True)]
+    read = {"read": time.time()}
+    entries = [[e.model_dump_json(), t, read] for e, t in zip(events, tokens, strict=True)]
     return list(app.tasks[TASK_APPLY_BATCH].apply(args=[entries, notify]).get())
 
 
@@ -84,6 +86,10 @@ def test_adds_of_several_tenants_are_prepared_together_and_acked_once_each(
         assert _effects(client, config.prefix, event.cube_id) == [event.key]
         stored = json.loads(client.get(config.keys.result(event.id)))
         assert stored["result"]["prepared"] == f"prepared:{event.cube_id}"
+        # The hop profile's stamps: the daemon's (passed in) and the worker's own, in order.
+        trace = stored["trace"]
+        assert trace["read"] <= trace["worker_start"] <= trace["handler_start"]
+        assert trace["handler_start"] <= trace["handler_end"]
     notified = [json.loads(x) for x in client.lrange(notify, 0, -1)]
     assert sorted(o["token"] for o in notified) == ["t1", "t2", "t3"]
     assert all(o["result"]["ok"] and not o["replayed"] for o in notified)
@@ -161,7 +167,7 @@ def test_executor_sends_adds_ready_together_as_one_batch(worker_config) -> None:
 
     async def submit_all() -> None:
         await asyncio.gather(
-            *(executor.submit(e, f"tok{i}", notify) for i, e in enumerate(events)),
+            *(executor.submit(e, f"tok{i}", notify, {"read": 1.0}) for i, e in enumerate(events)),
             executor.submit(query, "tokq", notify),
         )
 
@@ -174,7 +180,20 @@ def test_executor_sends_adds_ready_together_as_one_batch(worker_config) -> None:
     # Submitted in one pass of the loop: one batch task carrying the five adds.
     assert [m["headers"]["task"] for m in sent] == [TASK_APPLY_BATCH]
     entries = json.loads(base64.b64decode(sent[0]["body"]))[0][0]
-    assert [token for _, token in entries] == [f"tok{i}" for i in range(5)]
+    assert [entry[1] for entry in entries] == [f"tok{i}" for i in range(5)]
+    assert all(entry[2]["sent"] >= entry[2]["read"] > 0 for entry in entries)
     queries = client.lrange(f"{config.prefix}:celery:{QUEUE_QUERY}", 0, -1)
     assert [json.loads(m)["headers"]["task"] for m in queries] == [TASK_BY_TYPE["query"]]
     client.close()
+
+
+def test_search_hits_cross_the_wire_without_their_embedding() -> None:
+    from memos.memories.textual.item import TextualMemoryItem
+    from memos.workers.memory_handlers import _hit_dict
+
+    item = TextualMemoryItem.from_dict(
+        {"memory": "m", "metadata": {"memory_type": "LongTermMemory", "embedding": [0.1] * 384}}
+    )
+    wire = _hit_dict(item)
+    assert wire["memory"] == "m" and wire["metadata"]["embedding"] is None
+    assert item.metadata.embedding == [0.1] * 384  # the item itself is left alone
