@@ -63,6 +63,12 @@ class SchedulerConfig(BaseConfig):
         description="adds ready at once are sent to one worker together, up to this many "
         "(one embedding call for all of them); 1: one task per event",
     )
+    batch_max_outstanding: int = Field(
+        4,
+        ge=1,
+        description="unfinished batch tasks at a time; adds ready beyond that wait and form the "
+        "next batch (keep it above the number of worker processes)",
+    )
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")
     # 5 attempts with 0.5 s doubling backoff span about 7.5 s (plus the graph driver's own 10 s

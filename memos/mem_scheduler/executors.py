@@ -10,6 +10,7 @@ impossible because they commit together.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from concurrent.futures import Future
@@ -49,6 +50,10 @@ class EventExecutor(Protocol):
         """
         ...
 
+    def finished(self, token: str) -> None:
+        """The attempt ``token`` has ended (its outcome came, or it timed out)."""
+        ...
+
     def close(self) -> None:
         """Release threads and connections without waiting for attempts still running."""
         ...
@@ -68,18 +73,27 @@ class _Waiting:
 class CeleryExecutor:
     """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``).
 
-    Attempts of a batchable type (:data:`BATCHED_TYPES`) that are submitted while an earlier
-    send is still going out are sent together as one ``memos.apply_batch`` task, up to
-    ``batch_max`` events: the worker then embeds them in one model call
-    (:mod:`memos.workers.batching`). A lone attempt still goes out at once as its own task, so
-    batching adds no delay; batches form exactly when events arrive faster than they are sent.
+    Attempts of a batchable type (:data:`BATCHED_TYPES`) go out as tasks of up to
+    ``batch_max`` events (``memos.apply_batch``; the worker then embeds them in one model call,
+    see :mod:`memos.workers.batching`), with at most ``max_outstanding`` such tasks unfinished
+    at a time. A lone add with a free slot is sent at once, alone, so batching adds no delay at
+    low load. Under load the slots are full, the adds that become ready meanwhile wait here,
+    and the next free slot takes them all as one batch: the batch size follows the load instead
+    of the worker draining a queue of single adds one model call at a time. A slot is free again
+    when every attempt of its task has ended (:meth:`finished`: an outcome, or the attempt's
+    timeout when a worker died).
     """
 
-    def __init__(self, app: Celery, *, batch_max: int = 1) -> None:
+    def __init__(self, app: Celery, *, batch_max: int = 1, max_outstanding: int = 4) -> None:
         self._app = app
         self._batch_max = batch_max
+        self._max_outstanding = max(1, max_outstanding)
         self._waiting: list[_Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
+        #: Unfinished batchable tasks: task number -> tokens whose attempt has not ended.
+        self._outstanding: dict[int, set[str]] = {}
+        self._task_of: dict[str, int] = {}
+        self._numbers = itertools.count()
         # kombu publishing is blocking I/O; one thread keeps it off the event loop and serial.
         # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
         self._pool = DaemonThreadPool(1, "memos-celery-send")
@@ -93,22 +107,44 @@ class CeleryExecutor:
             return
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(event, token, notify_key, sent, trace))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        self._kick()
         await sent
 
+    def finished(self, token: str) -> None:
+        """The attempt ``token`` ended (outcome or timeout): free its task's slot when last."""
+        number = self._task_of.pop(token, None)
+        if number is None:
+            return
+        tokens = self._outstanding.get(number)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._outstanding[number]
+                self._kick()
+
+    def _kick(self) -> None:
+        if self._waiting and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush())
+
     async def _flush(self) -> None:
-        """Send what waits, a batch at a time, until nothing does (one flusher at a time)."""
-        while self._waiting:
+        """Send what waits, a batch per free slot (one flusher at a time)."""
+        while len(self._outstanding) < self._max_outstanding:
+            self._waiting = [w for w in self._waiting if not w.sent.done()]  # cancelled ones
+            if not self._waiting:
+                return
             first = self._waiting[0]
             batch = [w for w in self._waiting if w.notify_key == first.notify_key]
             batch = batch[: self._batch_max]
             taken = {id(w) for w in batch}
             self._waiting = [w for w in self._waiting if id(w) not in taken]
+            number = next(self._numbers)
+            self._outstanding[number] = {w.token for w in batch}
+            self._task_of.update((w.token, number) for w in batch)
             try:
                 await self._send(batch)
             except Exception as exc:
                 for waiting in batch:
+                    self.finished(waiting.token)
                     if not waiting.sent.done():
                         waiting.sent.set_exception(exc)
             else:
@@ -181,6 +217,9 @@ class InlineExecutor:
         future = self._pool.submit(self._run, event, token, notify_key)
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
+
+    def finished(self, token: str) -> None:
+        """Nothing to release: each attempt runs in its own thread."""
 
     def _run(self, event: Any, token: str, notify_key: str) -> None:
         with event_context(event):

@@ -197,3 +197,41 @@ def test_search_hits_cross_the_wire_without_their_embedding() -> None:
     wire = _hit_dict(item)
     assert wire["memory"] == "m" and wire["metadata"]["embedding"] is None
     assert item.metadata.embedding == [0.1] * 384  # the item itself is left alone
+
+
+def test_adds_wait_for_a_free_slot_and_then_go_as_one_batch(worker_config) -> None:
+    config = worker_config()
+    app = create_app(config)
+    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1)
+    first, *rest = _adds(*((f"u{i}", f"c{i}", {}) for i in range(4)))
+    notify = config.keys.notify("test")
+    queue = f"{config.prefix}:celery:{QUEUE_ADD}"
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+
+    def tasks() -> list[str]:
+        return [json.loads(m)["headers"]["task"] for m in client.lrange(queue, 0, -1)]
+
+    async def scenario() -> None:
+        await executor.submit(first, "tok0", notify)  # a free slot: sent at once, alone
+        assert tasks() == [TASK_BY_TYPE["add"]]
+        held = [
+            asyncio.ensure_future(executor.submit(e, f"tok{i + 1}", notify))
+            for i, e in enumerate(rest)
+        ]
+        await asyncio.sleep(0.2)
+        assert not any(h.done() for h in held)  # the only slot is taken: they wait
+        assert tasks() == [TASK_BY_TYPE["add"]]
+        executor.finished("tok0")  # the first attempt ended: its slot is free
+        await asyncio.wait_for(asyncio.gather(*held), timeout=10)
+        assert sorted(tasks()) == sorted([TASK_BY_TYPE["add"], TASK_APPLY_BATCH])
+        for token in ("tok1", "tok2"):
+            executor.finished(token)
+        assert executor._outstanding  # tok3's attempt still runs
+        executor.finished("tok3")
+        assert not executor._outstanding
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        client.close()
