@@ -105,6 +105,9 @@ def ensure_services(
 ) -> None:
     """Start the daemon and a worker for ``config.prefix`` unless they already run."""
     directory = stack.home / SERVICES_DIR
+    if "batch_max_outstanding" not in config.model_fields_set:
+        # One batch of adds per worker process: each applies a batch while the next forms.
+        config = config.model_copy(update={"batch_max_outstanding": settings.worker_concurrency})
     with _services_lock(directory):
         state = stack.read_state() or state
         config_file = directory / f"scheduler-{config.prefix}.json"

@@ -64,10 +64,11 @@ class SchedulerConfig(BaseConfig):
         "(one embedding call for all of them); 1: one task per event",
     )
     batch_max_outstanding: int = Field(
-        4,
+        1,
         ge=1,
-        description="unfinished batch tasks at a time; adds ready beyond that wait and form the "
-        "next batch (keep it above the number of worker processes)",
+        description="unfinished add tasks at a time; adds ready beyond that wait and form the "
+        "next batch (one per worker process that should apply adds at once; the embedded "
+        "stack sets it to its worker count)",
     )
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")

@@ -84,7 +84,7 @@ class CeleryExecutor:
     timeout when a worker died).
     """
 
-    def __init__(self, app: Celery, *, batch_max: int = 1, max_outstanding: int = 4) -> None:
+    def __init__(self, app: Celery, *, batch_max: int = 1, max_outstanding: int = 1) -> None:
         self._app = app
         self._batch_max = batch_max
         self._max_outstanding = max(1, max_outstanding)
