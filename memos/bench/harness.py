@@ -24,8 +24,15 @@ logger = logging.getLogger(__name__)
 class MOSHarness:
     """Context manager owning a MOS on a private embedded stack, plus an in-process store."""
 
-    def __init__(self, *, event_timeout_s: float = 600.0, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        event_timeout_s: float = 600.0,
+        workers: int | None = None,
+        batch_max_events: int | None = None,
+    ) -> None:
         self.workers = workers
+        self.batch_max_events = batch_max_events
         self.home = Path(tempfile.mkdtemp(prefix="memos-bench-"))
         self.prefix = f"bench{uuid.uuid4().hex[:8]}"
         self.event_timeout_s = event_timeout_s
@@ -47,7 +54,15 @@ class MOSHarness:
             {
                 "user_id": "bench",
                 "embedded": embedded,
-                "scheduler": {"prefix": self.prefix, "block_ms": 100},
+                "scheduler": {
+                    "prefix": self.prefix,
+                    "block_ms": 100,
+                    **(
+                        {}
+                        if self.batch_max_events is None
+                        else {"batch_max_events": self.batch_max_events}
+                    ),
+                },
                 "event_timeout_s": self.event_timeout_s,
                 # Background reorganisation would add unrelated work to the timings.
                 "reorganize": {"enabled": False},

@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rounds", type=int, default=None, help="add+search pairs per tenant (default 5)"
     )
     parser.add_argument(
+        "--batch-max",
+        type=int,
+        default=None,
+        help="the daemon's batch_max_events (1: no batching, the control; default: the config's)",
+    )
+    parser.add_argument(
         "--workers",
         default=None,
         help="comma-separated worker process counts, one stack each (default: the embedded "
@@ -174,12 +180,14 @@ def _audit(
     return lost, duplicated, stored
 
 
-def _run_stack(levels: list[int], rounds: int, workers: int | None) -> dict[str, Any]:
+def _run_stack(
+    levels: list[int], rounds: int, workers: int | None, batch_max: int | None = None
+) -> dict[str, Any]:
     """Every level on one fresh stack with ``workers`` worker processes (None: the default)."""
     from memos.bench.harness import MOSHarness
 
     out: dict[str, Any] = {}
-    with MOSHarness(workers=workers) as harness:
+    with MOSHarness(workers=workers, batch_max_events=batch_max) as harness:
         harness.new_tree_cube("warmup")
         harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
         harness.mos.search("warm-up", install_cube_ids=["warmup"], top_k=1)
@@ -198,7 +206,7 @@ def _table_rows(levels: dict[str, Any], workers: str) -> list[list[Any]]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run every concurrency level on one stack; print a table and return the numbers."""
-    result: dict[str, Any] = {"machine": machine(), "levels": {}}
+    result: dict[str, Any] = {"machine": machine(), "levels": {}, "batch_max": args.batch_max}
     rounds = _rounds(args)
     levels = _levels(args)
     counts = [int(x) for x in str(args.workers).split(",") if x.strip()] if args.workers else []
@@ -206,12 +214,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if counts:
         result["by_workers"] = {}
         for count in counts:
-            result["by_workers"][str(count)] = _run_stack(levels, rounds, count)
+            result["by_workers"][str(count)] = _run_stack(levels, rounds, count, args.batch_max)
             rows += _table_rows(result["by_workers"][str(count)], str(count))
         # The first count's curve is also the suite's main result (checked below).
         result["levels"] = result["by_workers"][str(counts[0])]
     else:
-        result["levels"] = _run_stack(levels, rounds, None)
+        result["levels"] = _run_stack(levels, rounds, None, args.batch_max)
         rows = _table_rows(result["levels"], "default")
     result["lost"] = {k: v["lost"] for k, v in result["levels"].items()}
     result["duplicated"] = {k: v["duplicated"] for k, v in result["levels"].items()}
