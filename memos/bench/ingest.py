@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--turns", type=int, default=None, help="turns to ingest (default 2000, quick 300)"
     )
     parser.add_argument(
+        "--batch-max",
+        type=int,
+        default=None,
+        help="the daemon's batch_max_events (default: the config's, 1: no batching)",
+    )
+    parser.add_argument(
         "--inflight",
         default="1,8",
         help="comma-separated numbers of adds the client keeps in flight, one run each "
@@ -164,9 +170,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     turns = sum(len(s.messages) for s in sessions)
     texts = [m["content"] for s in sessions for m in s.messages]
     levels = [int(x) for x in str(args.inflight).split(",") if x.strip()] or [1]
-    result.update({"source": source, "turns": turns, "sessions": len(sessions)})
+    result.update({"source": source, "turns": turns, "sessions": len(sessions),
+                   "batch_max": args.batch_max})  # fmt: skip
     runs: dict[str, dict[str, Any]] = {}
-    with MOSHarness() as harness:
+    with MOSHarness(batch_max_events=args.batch_max) as harness:
         harness.new_tree_cube("warmup")
         # The worker loads its models on its first event: keep that out of the timing.
         harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")

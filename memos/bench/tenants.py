@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-max",
         type=int,
         default=None,
-        help="the daemon's batch_max_events (1: no batching, the control; default: the config's)",
+        help="the daemon's batch_max_events (default: the config's, 1: no batching)",
     )
     parser.add_argument(
         "--workers",

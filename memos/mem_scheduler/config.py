@@ -57,11 +57,14 @@ class SchedulerConfig(BaseConfig):
         2000, ge=1, description="read-ahead across tenants; more makes fairness see further"
     )
     max_in_flight: int = Field(32, ge=1, description="events executing at once (all cubes)")
+    # Off by default: measured on the 2-core VM (BENCHMARKS.md, issue 15), batches of 16 cut
+    # the add p95 at 100 tenants by a quarter but made searches wait behind whole batches
+    # (search p95 0.9 s -> 13 s) for the same total throughput.
     batch_max_events: int = Field(
-        16,
+        1,
         ge=1,
         description="adds ready at once are sent to one worker together, up to this many "
-        "(one embedding call for all of them); 1: one task per event",
+        "(one embedding call for all of them); 1: one task per event (the default)",
     )
     batch_max_outstanding: int = Field(
         1,
