@@ -24,7 +24,15 @@ logger = logging.getLogger(__name__)
 class MOSHarness:
     """Context manager owning a MOS on a private embedded stack, plus an in-process store."""
 
-    def __init__(self, *, event_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        *,
+        event_timeout_s: float = 600.0,
+        workers: int | None = None,
+        batch_max_events: int | None = None,
+    ) -> None:
+        self.workers = workers
+        self.batch_max_events = batch_max_events
         self.home = Path(tempfile.mkdtemp(prefix="memos-bench-"))
         self.prefix = f"bench{uuid.uuid4().hex[:8]}"
         self.event_timeout_s = event_timeout_s
@@ -37,11 +45,24 @@ class MOSHarness:
         from memos.configs.mem_os import MOSConfig
         from memos.mem_os.main import MOS
 
+        embedded: dict[str, Any] = {"home": str(self.home), "startup_timeout_s": 300}
+        if self.workers is not None:
+            # One process: the solo pool; more: a prefork pool of that many processes.
+            embedded["worker_pool"] = "solo" if self.workers == 1 else "prefork"
+            embedded["worker_concurrency"] = self.workers
         config = MOSConfig.model_validate(
             {
                 "user_id": "bench",
-                "embedded": {"home": str(self.home), "startup_timeout_s": 300},
-                "scheduler": {"prefix": self.prefix, "block_ms": 100},
+                "embedded": embedded,
+                "scheduler": {
+                    "prefix": self.prefix,
+                    "block_ms": 100,
+                    **(
+                        {}
+                        if self.batch_max_events is None
+                        else {"batch_max_events": self.batch_max_events}
+                    ),
+                },
                 "event_timeout_s": self.event_timeout_s,
                 # Background reorganisation would add unrelated work to the timings.
                 "reorganize": {"enabled": False},

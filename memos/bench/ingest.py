@@ -8,13 +8,21 @@ same packaged MiniLM at the worker's thread count; the ratio (daemon / embedder)
 the embedder's speed survives the whole path. Afterwards every id an add returned is looked up in
 the store (``lost`` must be 0) and the cube's node count must equal the distinct ids.
 
-    python -m memos.bench ingest [--quick] [--turns N] [--data locomo10.json]
+``--inflight 1,8`` runs the ingest once per number of adds the client keeps in flight: a
+realistic client (an API server ingesting its users' chats) has several at once. Each LoCoMo
+conversation goes to its own user's cube, as it would in a multi-user deployment; ``N`` client
+threads take the sessions in order, so at 8 in flight the adds of different conversations meet
+on the worker (and are embedded together, see ``memos.workers.batching``) while each cube's
+adds still apply in publish order. Every run uses fresh cubes on the same stack.
+
+    python -m memos.bench ingest [--quick] [--turns N] [--inflight 1,8] [--data locomo10.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--turns", type=int, default=None, help="turns to ingest (default 2000, quick 300)"
     )
+    parser.add_argument(
+        "--batch-max",
+        type=int,
+        default=None,
+        help="the daemon's batch_max_events (default: the config's, 1: no batching)",
+    )
+    parser.add_argument(
+        "--inflight",
+        default="1,8",
+        help="comma-separated numbers of adds the client keeps in flight, one run each "
+        "(default 1,8)",
+    )
 
 
 def _turn_budget(args: argparse.Namespace) -> int:
@@ -68,6 +88,79 @@ def embed_baseline(embedder: Any, texts: list[str]) -> float:
     return len(texts) / elapsed
 
 
+def _conversation(session: Any) -> str:
+    """The conversation a session belongs to (LoCoMo ids are ``<sample>-s<n>``)."""
+    return str(session.session_id).rsplit("-s", 1)[0]
+
+
+def _ingest(harness: Any, sessions: list[Any], inflight: int, tag: str) -> dict[str, Any]:
+    """Add every session with ``inflight`` client threads; one cube per conversation."""
+    mos = harness.mos
+    cubes: dict[str, tuple[str, str]] = {}
+    for session in sessions:
+        conv = _conversation(session)
+        if conv not in cubes:
+            user, cube = f"{tag}u{len(cubes)}", f"{tag}c{len(cubes)}"
+            harness.new_tree_cube(cube, user_id=user)
+            cubes[conv] = (user, cube)
+    turns = sum(len(s.messages) for s in sessions)
+    ids: dict[str, set[str]] = {cube: set() for _, cube in cubes.values()}
+    latencies_ms: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    pending = list(reversed(sessions))
+
+    with progress() as bar:
+        task = bar.add_task(f"ingest: {inflight} in flight", total=turns)
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    session = pending.pop()
+                user, cube = cubes[_conversation(session)]
+                t0 = time.perf_counter()
+                try:
+                    got = mos.add(messages=session.messages, mem_cube_id=cube, user_id=user,
+                                  session_id=session.session_id)  # fmt: skip
+                except Exception as exc:  # counted and reported
+                    with lock:
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                with lock:
+                    ids[cube].update(got)
+                    latencies_ms.append((time.perf_counter() - t0) * 1000)
+                    bar.advance(task, len(session.messages))
+
+        threads = [threading.Thread(target=client, name=f"ingest-{i}") for i in range(inflight)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    stored = lost = 0
+    for user, cube in cubes.values():
+        graph = harness.tree_memory(cube, user).graph
+        stored += graph.count()
+        lost += len(ids[cube] - graph.existing_ids(sorted(ids[cube])))
+    memories = sum(len(v) for v in ids.values())
+    return {
+        "inflight": inflight,
+        "cubes": len(cubes),
+        "memories": memories,
+        "stored_nodes": stored,
+        "lost": lost,
+        "duplicated": max(0, stored - memories),
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:5],
+        "seconds": round(elapsed, 2),
+        "daemon_turns_per_s": round(turns / elapsed, 2),
+        "add_latency_per_session": percentiles(latencies_ms),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest through the daemon, embed in process, verify the store; print and return."""
     from memos.bench.harness import MOSHarness
@@ -76,63 +169,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sessions, source = load_sessions(Path(args.data), _turn_budget(args))
     turns = sum(len(s.messages) for s in sessions)
     texts = [m["content"] for s in sessions for m in s.messages]
-    result.update({"source": source, "turns": turns, "sessions": len(sessions)})
-    with MOSHarness() as harness:
-        mos = harness.mos
+    levels = [int(x) for x in str(args.inflight).split(",") if x.strip()] or [1]
+    result.update({"source": source, "turns": turns, "sessions": len(sessions),
+                   "batch_max": args.batch_max})  # fmt: skip
+    runs: dict[str, dict[str, Any]] = {}
+    with MOSHarness(batch_max_events=args.batch_max) as harness:
         harness.new_tree_cube("warmup")
         # The worker loads its models on its first event: keep that out of the timing.
-        mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
-        cube_id = harness.new_tree_cube("ingest")
-        ids: list[str] = []
-        latencies_ms: list[float] = []
-        with progress() as bar:
-            task = bar.add_task("ingest: MOS.add per session", total=turns)
-            started = time.perf_counter()
-            for session in sessions:
-                t0 = time.perf_counter()
-                ids.extend(
-                    mos.add(
-                        messages=session.messages,
-                        mem_cube_id=cube_id,
-                        session_id=session.session_id,
-                    )
-                )
-                latencies_ms.append((time.perf_counter() - t0) * 1000)
-                bar.advance(task, len(session.messages))
-            elapsed = time.perf_counter() - started
-        graph = harness.tree_memory(cube_id).graph
-        stored = graph.count()
-        present = graph.existing_ids(sorted(set(ids)))
+        harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
+        for level in levels:
+            runs[str(level)] = _ingest(harness, sessions, level, f"i{level}")
         embedder = harness.embedder
     # After the stack has stopped, so its idle processes take nothing from the baseline.
     embed_tps = embed_baseline(embedder, texts)
-    daemon_tps = turns / elapsed
+    for r in runs.values():
+        r["ratio_daemon_to_embedder"] = ratio(r["daemon_turns_per_s"], embed_tps)
+    first = runs[str(levels[0])]
     result.update(
         {
-            "memories": len(set(ids)),
-            "stored_nodes": stored,
-            "lost": len(set(ids) - present),
-            "duplicated": max(0, stored - len(set(ids))),
-            "seconds": round(elapsed, 2),
-            "daemon_turns_per_s": round(daemon_tps, 2),
-            "daemon_memories_per_s": round(len(set(ids)) / elapsed, 2),
+            # The first level's figures stay at the top level (earlier results' shape).
+            **{k: first[k] for k in ("memories", "stored_nodes", "lost", "duplicated", "seconds",
+                                     "daemon_turns_per_s", "add_latency_per_session")},
             "embedder_turns_per_s": round(embed_tps, 2),
             "embedder_threads": WORKER_THREADS,
-            "ratio_daemon_to_embedder": ratio(daemon_tps, embed_tps),
-            "add_latency_per_session": percentiles(latencies_ms),
-            "events_in_flight": 1,
+            "ratio_daemon_to_embedder": first["ratio_daemon_to_embedder"],
+            "events_in_flight": levels[0],
+            "by_inflight": runs,
         }
-    )
-    print_table(
-        f"ingest ({turns} turns from {source}, {len(sessions)} MOS.add calls)",
-        ["path", "turns/s", "memories stored", "lost", "duplicated"],
-        [
-            ["daemon (MOS.add)", result["daemon_turns_per_s"], stored, result["lost"],
-             result["duplicated"]],
-            ["embedder only (in process)", result["embedder_turns_per_s"], "-", "-", "-"],
-            ["ratio daemon / embedder", result["ratio_daemon_to_embedder"], "", "", ""],
-        ],
     )  # fmt: skip
+    rows: list[list[Any]] = [
+        [f"daemon (MOS.add), {k} in flight", r["daemon_turns_per_s"], r["ratio_daemon_to_embedder"],
+         r["stored_nodes"], r["lost"], r["duplicated"], r["errors"]]
+        for k, r in runs.items()
+    ]  # fmt: skip
+    rows.append(["embedder only (in process)", result["embedder_turns_per_s"], 1.0, "-", "-", "-",
+                 "-"])  # fmt: skip
+    print_table(
+        f"ingest ({turns} turns from {source}, {len(sessions)} MOS.add calls per run)",
+        ["path", "turns/s", "/ embedder", "memories stored", "lost", "duplicated", "errors"],
+        rows,
+    )
     return result
 
 
@@ -143,6 +219,14 @@ def check(result: dict[str, Any]) -> list[str]:
         failures.append(f"ingest lost {result.get('lost')} memories (must be 0)")
     if result.get("duplicated") != 0:
         failures.append(f"ingest stored {result.get('duplicated')} extra nodes (must be 0)")
+    for level, r in result.get("by_inflight", {}).items():
+        for key in ("lost", "duplicated", "errors"):
+            if r.get(key):
+                failures.append(f"ingest {level} in flight: {key} = {r[key]} (must be 0)")
+        if not finite_positive(r.get("ratio_daemon_to_embedder")):
+            failures.append(
+                f"ingest {level} in flight: ratio is {r.get('ratio_daemon_to_embedder')!r}"
+            )
     for key in ("daemon_turns_per_s", "embedder_turns_per_s", "ratio_daemon_to_embedder"):
         if not finite_positive(result.get(key)):
             failures.append(f"ingest {key} is {result.get(key)!r}, not a finite positive number")

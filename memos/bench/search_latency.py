@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from memos.bench import daemon_hops
 from memos.bench.common import (
     LOCOMO,
     finite_positive,
@@ -194,9 +195,12 @@ def _one_size(
                 _timed(partial(mos.search, query, install_cube_ids=[cube_id], top_k=top_k))
             )
             bar.advance(task)
+    with worker_threads():
+        hops = daemon_hops.profile(mos, cube_id, questions[5:], top_k)
     stored = memory.graph.count()
     d, m = percentiles(direct), percentiles(daemon)
     return {
+        "hops": hops,
         "nodes": stored,
         "insert_nodes_per_s": round(len(items) / insert_s, 1),
         "direct": d,
@@ -279,6 +283,7 @@ def _report(result: dict[str, Any]) -> None:
         ["operation", "path", "p50 ms", "p95 ms", "p99 ms", "note"],
         rows,
     )
+    daemon_hops.report({size: r.get("hops", {}) for size, r in result["sizes"].items()})
 
 
 def check(result: dict[str, Any]) -> list[str]:

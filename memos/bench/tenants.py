@@ -7,7 +7,10 @@ from the graph store afterwards: ``lost`` (ids an add returned that are not stor
 and ``duplicated`` (nodes beyond one per distinct text and source turns: must be 0). The facade
 is shared by the threads, as an API server would share it.
 
-    python -m memos.bench tenants [--quick] [--levels 1,10,100] [--rounds 5]
+    python -m memos.bench tenants [--quick] [--levels 1,10,100] [--rounds 5] [--workers 1,2,4]
+
+With ``--workers`` the levels run once per worker count, each on a fresh stack whose Celery
+worker has that many processes (1: the solo pool, more: prefork), under ``by_workers``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from memos.bench.common import finite_positive, machine, percentiles, print_table, progress
+from memos.bench.common import (
+    finite_positive,
+    machine,
+    percentiles,
+    print_table,
+    progress,
+    ratio,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rounds", type=int, default=None, help="add+search pairs per tenant (default 5)"
+    )
+    parser.add_argument(
+        "--batch-max",
+        type=int,
+        default=None,
+        help="the daemon's batch_max_events (default: the config's, 1: no batching)",
+    )
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="comma-separated worker process counts, one stack each (default: the embedded "
+        "default's pool)",
     )
 
 
@@ -158,28 +180,63 @@ def _audit(
     return lost, duplicated, stored
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run every concurrency level on one stack; print a table and return the numbers."""
+def _run_stack(
+    levels: list[int], rounds: int, workers: int | None, batch_max: int | None = None
+) -> dict[str, Any]:
+    """Every level on one fresh stack with ``workers`` worker processes (None: the default)."""
     from memos.bench.harness import MOSHarness
 
-    result: dict[str, Any] = {"machine": machine(), "levels": {}}
-    rounds = _rounds(args)
-    with MOSHarness() as harness:
+    out: dict[str, Any] = {}
+    with MOSHarness(workers=workers, batch_max_events=batch_max) as harness:
         harness.new_tree_cube("warmup")
         harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
         harness.mos.search("warm-up", install_cube_ids=["warmup"], top_k=1)
-        for level in _levels(args):
-            result["levels"][str(level)] = run_level(harness, level, rounds)
+        for level in levels:
+            out[str(level)] = run_level(harness, level, rounds)
+    return out
+
+
+def _table_rows(levels: dict[str, Any], workers: str) -> list[list[Any]]:
+    return [
+        [workers, int(k), v["ops_per_s"], v["all_ops"]["p50_ms"], v["all_ops"]["p95_ms"],
+         v["add"]["p95_ms"], v["search"]["p95_ms"], v["lost"], v["duplicated"], v["errors"]]
+        for k, v in levels.items()
+    ]  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every concurrency level on one stack; print a table and return the numbers."""
+    result: dict[str, Any] = {"machine": machine(), "levels": {}, "batch_max": args.batch_max}
+    rounds = _rounds(args)
+    levels = _levels(args)
+    counts = [int(x) for x in str(args.workers).split(",") if x.strip()] if args.workers else []
+    rows: list[list[Any]] = []
+    if counts:
+        result["by_workers"] = {}
+        for count in counts:
+            result["by_workers"][str(count)] = _run_stack(levels, rounds, count, args.batch_max)
+            rows += _table_rows(result["by_workers"][str(count)], str(count))
+        # The first count's curve is also the suite's main result (checked below).
+        result["levels"] = result["by_workers"][str(counts[0])]
+    else:
+        result["levels"] = _run_stack(levels, rounds, None, args.batch_max)
+        rows = _table_rows(result["levels"], "default")
     result["lost"] = {k: v["lost"] for k, v in result["levels"].items()}
     result["duplicated"] = {k: v["duplicated"] for k, v in result["levels"].items()}
+    for count, curve in result.get("by_workers", {}).items():
+        result["lost"].update({f"{k}@{count}w": v["lost"] for k, v in curve.items()})
+        result["duplicated"].update({f"{k}@{count}w": v["duplicated"] for k, v in curve.items()})
+    first, last = str(levels[0]), str(levels[-1])
+    if len(levels) > 1:
+        result["ops_ratio_last_to_first"] = {
+            w: ratio(curve[last]["ops_per_s"], curve[first]["ops_per_s"])
+            for w, curve in (result.get("by_workers") or {"default": result["levels"]}).items()
+        }
     print_table(
         f"tenants (each: {rounds} x (add 2 messages + search), one shared MOS)",
-        ["tenants", "ops/s", "p50 ms", "p95 ms", "add p95", "search p95", "lost", "dup", "errors"],
-        [
-            [int(k), v["ops_per_s"], v["all_ops"]["p50_ms"], v["all_ops"]["p95_ms"],
-             v["add"]["p95_ms"], v["search"]["p95_ms"], v["lost"], v["duplicated"], v["errors"]]
-            for k, v in result["levels"].items()
-        ],
+        ["workers", "tenants", "ops/s", "p50 ms", "p95 ms", "add p95", "search p95", "lost",
+         "dup", "errors"],
+        rows,
     )  # fmt: skip
     return result
 
@@ -189,7 +246,10 @@ def check(result: dict[str, Any]) -> list[str]:
     failures = []
     if not result.get("levels"):
         failures.append("tenants measured no level")
-    for level, r in result.get("levels", {}).items():
+    curves = {"": result.get("levels", {})}
+    curves.update({f" ({w} workers)": c for w, c in result.get("by_workers", {}).items()})
+    for label, level, r in [(lb, lv, r) for lb, c in curves.items() for lv, r in c.items()]:
+        level = f"{level}{label}"
         if r["lost"]:
             failures.append(f"tenants {level}: {r['lost']} memories lost (must be 0)")
         if r["duplicated"]:

@@ -119,6 +119,9 @@ def ensure_services(
     started here, once, and a dead one stays dead until the next MOS starts it.
     """
     directory = stack.home / SERVICES_DIR
+    if "batch_max_outstanding" not in config.model_fields_set:
+        # One batch of adds per worker process: each applies a batch while the next forms.
+        config = config.model_copy(update={"batch_max_outstanding": settings.worker_concurrency})
     with _services_lock(directory):
         state = stack.read_state() or state
         config_file = directory / f"scheduler-{config.prefix}.json"

@@ -57,6 +57,22 @@ class SchedulerConfig(BaseConfig):
         2000, ge=1, description="read-ahead across tenants; more makes fairness see further"
     )
     max_in_flight: int = Field(32, ge=1, description="events executing at once (all cubes)")
+    # Off by default: measured on the 2-core VM (BENCHMARKS.md, issue 15), batches of 16 cut
+    # the add p95 at 100 tenants by a quarter but made searches wait behind whole batches
+    # (search p95 0.9 s -> 13 s) for the same total throughput.
+    batch_max_events: int = Field(
+        1,
+        ge=1,
+        description="adds ready at once are sent to one worker together, up to this many "
+        "(one embedding call for all of them); 1: one task per event (the default)",
+    )
+    batch_max_outstanding: int = Field(
+        1,
+        ge=1,
+        description="unfinished add tasks at a time; adds ready beyond that wait and form the "
+        "next batch (one per worker process that should apply adds at once; the embedded "
+        "stack sets it to its worker count)",
+    )
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")
     # 5 attempts with 0.5 s doubling backoff span about 7.5 s (plus the graph driver's own 10 s

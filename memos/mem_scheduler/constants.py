@@ -48,6 +48,10 @@ TASK_SEARCH = "memos.search"
 TASK_REORGANIZE = "memos.reorganize"
 TASK_PRECOMPUTE_KV = "memos.precompute_kv"
 TASK_APPLY_EVENT = "memos.apply_event"
+#: Several ready events of a batchable type, applied together by one worker (one model call).
+TASK_APPLY_BATCH = "memos.apply_batch"
+#: Event types the daemon may send to a worker together (see memos.workers.batching).
+BATCHED_TYPES = frozenset({"add"})
 TASK_BY_TYPE = {
     "add": TASK_EXTRACT,
     "query": TASK_SEARCH,

@@ -91,7 +91,11 @@ class DispatchMixin(ReadingMixin):
             else:
                 from memos.workers.app import create_app
 
-                executor = CeleryExecutor(self._celery_app or create_app(self.config))
+                executor = CeleryExecutor(
+                    self._celery_app or create_app(self.config),
+                    batch_max=self.config.batch_max_events,
+                    max_outstanding=self.config.batch_max_outstanding,
+                )
             self._executors[kind] = executor
         return executor
 
@@ -182,9 +186,11 @@ class DispatchMixin(ReadingMixin):
         future: asyncio.Future[WorkerOutcome] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
         started = time.perf_counter()
+        executor: EventExecutor | None = None
         try:
-            await self._executor_for(event.type).submit(
-                event, token, self.keys.notify(self.consumer)
+            executor = self._executor_for(event.type)
+            await executor.submit(
+                event, token, self.keys.notify(self.consumer), {"read": entry.read_at}
             )
             return await asyncio.wait_for(future, timeout=self.config.task_timeout_s)
         except TimeoutError:
@@ -207,6 +213,8 @@ class DispatchMixin(ReadingMixin):
             )
         finally:
             self._waiting.pop(token, None)
+            if executor is not None:
+                executor.finished(token)
             self._metrics.task_duration_s.labels(type=event.type).observe(
                 time.perf_counter() - started
             )

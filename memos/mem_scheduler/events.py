@@ -273,6 +273,12 @@ class EventResult(_Model):
     handler_s: float | None = Field(
         None, ge=0, description="seconds the worker's handler ran (the rest of a call is the bus)"
     )
+    #: Wall-clock stamps (epoch seconds) of the event's way through the daemon and worker:
+    #: ``read`` (the daemon took it from the stream), ``sent`` (handed to Celery),
+    #: ``worker_start``, ``handler_start``, ``handler_end``. What ``bench search-latency``
+    #: profiles the hops with; None where nobody stamped it (inline execution); a replay
+    #: carries the first delivery's.
+    trace: dict[str, float] | None = None
 
     @classmethod
     def success(

@@ -10,8 +10,11 @@ impossible because they commit together.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -20,7 +23,12 @@ from celery import Celery
 
 from memos.errors import SchedulerError
 from memos.mem_scheduler.config import SchedulerConfig
-from memos.mem_scheduler.constants import QUEUE_BY_TYPE, TASK_BY_TYPE
+from memos.mem_scheduler.constants import (
+    BATCHED_TYPES,
+    QUEUE_BY_TYPE,
+    TASK_APPLY_BATCH,
+    TASK_BY_TYPE,
+)
 from memos.mem_scheduler.events import Event, EventResult
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
 from memos.mem_scheduler.threads import DaemonThreadPool
@@ -33,8 +41,17 @@ logger = logging.getLogger(__name__)
 class EventExecutor(Protocol):
     """Starts one attempt of an event; the outcome arrives on ``notify_key``."""
 
-    async def submit(self, event: Event, token: str, notify_key: str) -> None:
-        """Start the attempt (returns once it is handed over, not when it finishes)."""
+    async def submit(
+        self, event: Event, token: str, notify_key: str, trace: dict[str, float] | None = None
+    ) -> None:
+        """Start the attempt (returns once it is handed over, not when it finishes).
+
+        ``trace`` holds the daemon's stamps so far (see ``EventResult.trace``).
+        """
+        ...
+
+    def finished(self, token: str) -> None:
+        """The attempt ``token`` has ended (its outcome came, or it timed out)."""
         ...
 
     def close(self) -> None:
@@ -42,36 +59,144 @@ class EventExecutor(Protocol):
         ...
 
 
-class CeleryExecutor:
-    """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``)."""
+@dataclass
+class _Waiting:
+    """One attempt waiting to be sent with others of its batch."""
 
-    def __init__(self, app: Celery) -> None:
+    event: Event
+    token: str
+    notify_key: str
+    sent: asyncio.Future[None]
+    trace: dict[str, float] | None = None
+
+
+class CeleryExecutor:
+    """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``).
+
+    Attempts of a batchable type (:data:`BATCHED_TYPES`) go out as tasks of up to
+    ``batch_max`` events (``memos.apply_batch``; the worker then embeds them in one model call,
+    see :mod:`memos.workers.batching`), with at most ``max_outstanding`` such tasks unfinished
+    at a time. A lone add with a free slot is sent at once, alone, so batching adds no delay at
+    low load. Under load the slots are full, the adds that become ready meanwhile wait here,
+    and the next free slot takes them all as one batch: the batch size follows the load instead
+    of the worker draining a queue of single adds one model call at a time. A slot is free again
+    when every attempt of its task has ended (:meth:`finished`: an outcome, or the attempt's
+    timeout when a worker died).
+    """
+
+    def __init__(self, app: Celery, *, batch_max: int = 1, max_outstanding: int = 1) -> None:
         self._app = app
+        self._batch_max = batch_max
+        self._max_outstanding = max(1, max_outstanding)
+        self._waiting: list[_Waiting] = []
+        self._flusher: asyncio.Task[None] | None = None
+        #: Unfinished batchable tasks: task number -> tokens whose attempt has not ended.
+        self._outstanding: dict[int, set[str]] = {}
+        self._task_of: dict[str, int] = {}
+        self._numbers = itertools.count()
         # kombu publishing is blocking I/O; one thread keeps it off the event loop and serial.
         # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
         self._pool = DaemonThreadPool(1, "memos-celery-send")
 
-    async def submit(self, event: Event, token: str, notify_key: str) -> None:
+    async def submit(
+        self, event: Event, token: str, notify_key: str, trace: dict[str, float] | None = None
+    ) -> None:
         """Publish the task; translates broker errors to :class:`SchedulerError`."""
-        send = partial(
-            self._app.send_task,
-            TASK_BY_TYPE[event.type],
-            args=[event.model_dump_json(), token, notify_key],
-            queue=QUEUE_BY_TYPE[event.type],
-            task_id=token,
-            # The outcome comes back on notify_key; without this, every send subscribes to the
-            # result channel and the worker stores a result nobody reads.
-            ignore_result=True,
-        )
+        if self._batch_max <= 1 or event.type not in BATCHED_TYPES:
+            await self._send([_Waiting(event, token, notify_key, _done_future(), trace)])
+            return
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(event, token, notify_key, sent, trace))
+        self._kick()
+        await sent
+
+    def finished(self, token: str) -> None:
+        """The attempt ``token`` ended (outcome or timeout): free its task's slot when last."""
+        number = self._task_of.pop(token, None)
+        if number is None:
+            return
+        tokens = self._outstanding.get(number)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._outstanding[number]
+                self._kick()
+
+    def _kick(self) -> None:
+        if self._waiting and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Send what waits, a batch per free slot (one flusher at a time)."""
+        while len(self._outstanding) < self._max_outstanding:
+            self._waiting = [w for w in self._waiting if not w.sent.done()]  # cancelled ones
+            if not self._waiting:
+                return
+            first = self._waiting[0]
+            batch = [w for w in self._waiting if w.notify_key == first.notify_key]
+            batch = batch[: self._batch_max]
+            taken = {id(w) for w in batch}
+            self._waiting = [w for w in self._waiting if id(w) not in taken]
+            number = next(self._numbers)
+            self._outstanding[number] = {w.token for w in batch}
+            self._task_of.update((w.token, number) for w in batch)
+            try:
+                await self._send(batch)
+            except Exception as exc:
+                for waiting in batch:
+                    self.finished(waiting.token)
+                    if not waiting.sent.done():
+                        waiting.sent.set_exception(exc)
+            else:
+                for waiting in batch:
+                    if not waiting.sent.done():
+                        waiting.sent.set_result(None)
+
+    async def _send(self, batch: list[_Waiting]) -> None:
+        first = batch[0]
+        now = time.time()
+        traces = [{**(w.trace or {}), "sent": now} for w in batch]
+        if len(batch) == 1:
+            send = partial(
+                self._app.send_task,
+                TASK_BY_TYPE[first.event.type],
+                args=[first.event.model_dump_json(), first.token, first.notify_key],
+                kwargs={"trace": traces[0]},
+                queue=QUEUE_BY_TYPE[first.event.type],
+                task_id=first.token,
+                # The outcome comes back on notify_key; without this, every send subscribes
+                # to the result channel and the worker stores a result nobody reads.
+                ignore_result=True,
+            )
+        else:
+            entries = [
+                [w.event.model_dump_json(), w.token, trace]
+                for w, trace in zip(batch, traces, strict=True)
+            ]
+            send = partial(
+                self._app.send_task,
+                TASK_APPLY_BATCH,
+                args=[entries, first.notify_key],
+                queue=QUEUE_BY_TYPE[first.event.type],
+                task_id=first.token,
+                ignore_result=True,
+            )
         try:
             await asyncio.wrap_future(self._pool.submit(send))
         except Exception as exc:
-            raise SchedulerError(f"cannot send event {event.id} to Celery: {exc}") from exc
+            ids = ", ".join(str(w.event.id) for w in batch)
+            raise SchedulerError(f"cannot send event(s) {ids} to Celery: {exc}") from exc
 
     def close(self) -> None:
         """Stop the sending thread (a publish in progress is abandoned; the entry stays pending)."""
         if self._pool.close():
             logger.warning("a Celery publish was still running at shutdown; abandoned")
+
+
+def _done_future() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
 
 
 class InlineExecutor:
@@ -85,11 +210,16 @@ class InlineExecutor:
         self._pool = DaemonThreadPool(config.max_in_flight, "memos-inline")
         self._futures: set[Future[None]] = set()
 
-    async def submit(self, event: Event, token: str, notify_key: str) -> None:
+    async def submit(
+        self, event: Event, token: str, notify_key: str, trace: dict[str, float] | None = None
+    ) -> None:
         """Start the handler in a thread; its outcome is pushed to ``notify_key``."""
         future = self._pool.submit(self._run, event, token, notify_key)
         self._futures.add(future)
         future.add_done_callback(self._futures.discard)
+
+    def finished(self, token: str) -> None:
+        """Nothing to release: each attempt runs in its own thread."""
 
     def _run(self, event: Event, token: str, notify_key: str) -> None:
         with event_context(event):

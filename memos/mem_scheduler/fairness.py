@@ -13,6 +13,7 @@ Selection, each time a slot frees up:
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ class StreamEntry:
     raw: str
     seq: int | None
     sort_key: tuple[int, int] = field(init=False)
+    #: When this replica read it (epoch seconds): the first stamp of the hop profile.
+    read_at: float = field(default_factory=time.time, compare=False)
 
     def __post_init__(self) -> None:
         self.sort_key = parse_entry_id(self.entry_id)

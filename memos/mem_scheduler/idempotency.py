@@ -112,8 +112,14 @@ def apply_once(
     notify_key: str | None,
     result_ttl_s: int,
     idempotency_ttl_s: int,
+    prepared: Any = None,
+    trace: dict[str, float] | None = None,
 ) -> WorkerOutcome:
-    """Run ``spec`` for ``event`` unless its idempotency key is already done; see module doc."""
+    """Run ``spec`` for ``event`` unless its idempotency key is already done; see module doc.
+
+    ``prepared`` is handed to the handler as ``ctx.prepared`` (work done for a whole batch);
+    ``trace`` (stamps so far) gets the handler's start and end and travels with the result.
+    """
     done_key = keys.done(event.scoped_key)
     with client.pipeline(transaction=True) as pipe:
         for _ in range(3):
@@ -126,8 +132,11 @@ def apply_once(
                     pipe.execute()
                     return outcome
                 pipe.multi()
-                ctx = HandlerContext(redis=client, tx=pipe, keys=keys, attempt=event.attempt)
+                ctx = HandlerContext(
+                    redis=client, tx=pipe, keys=keys, attempt=event.attempt, prepared=prepared
+                )
                 started = time.perf_counter()
+                handler_start = time.time()
                 try:
                     value = spec.fn(event, ctx)
                     # Fail here, before EXEC, if the handler returned something not JSON-able.
@@ -138,6 +147,9 @@ def apply_once(
                     return _failed(client, keys, event, exc, token, notify_key, result_ttl_s)
                 handler_s = _observe(event, "ok", started)
                 result = EventResult.success(event.id, value, handler_s=handler_s)
+                if trace is not None:
+                    stamps = {**trace, "handler_start": handler_start, "handler_end": time.time()}
+                    result = result.model_copy(update={"trace": stamps})
                 pipe.set(done_key, result.model_dump_json(), ex=idempotency_ttl_s)
                 queue_reply(pipe, keys, event.id, event.reply_to, result, result_ttl_s=result_ttl_s)
                 outcome = WorkerOutcome(token=token, result=result)

@@ -38,12 +38,16 @@ class HandlerContext:
     ``tx`` is a Redis pipeline in MULTI mode: commands queued on it are executed in the same
     transaction that records the event as done, so they happen exactly once. ``redis`` is a plain
     client for reads (never write effects through it: they would not be exactly-once).
+    ``prepared`` is what a batch preparer computed for this event together with the other
+    events of its batch (see :mod:`memos.workers.batching`), or None: the handler then does
+    that work itself.
     """
 
     redis: redis.Redis
     tx: Pipeline
     keys: SchedulerKeys
     attempt: int
+    prepared: Any = None
 
 
 #: A handler takes the event model of the type it is registered for (``AddEvent`` for "add", ...)

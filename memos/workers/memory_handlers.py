@@ -221,7 +221,9 @@ def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
     cube = cubes.get(event.cube_id)
     text_mem = require_slot(cube, "text_mem")
     if _is_tree(cube):
-        items = _with_ids(event, _tree_items(event))
+        # Read and embedded together with the other adds of its batch, or here on its own.
+        prepared = ctx.prepared
+        items = prepared if prepared is not None else _with_ids(event, _tree_items(event))
         ids = list(text_mem.add(items)) if items else []
         settings = reorganize_jobs.settings_from(_options(event))
         if settings is not None and reorganize_jobs.is_enabled(settings, text_mem.config):
@@ -256,6 +258,20 @@ def _search_cubes(event: QueryEvent, ctx: HandlerContext) -> list[str]:
     for cube_id in cube_ids:
         registry.check_access(event.user_id, cube_id)
     return cube_ids
+
+
+def _hit_dict(item: TextualMemoryItem) -> dict[str, Any]:
+    """A search hit as it crosses the wire: without its embedding.
+
+    The vector is most of a hit's bytes (384 floats of about 20 characters each), and a reply
+    is serialised and parsed several times on its way (done marker, stored result, reply list,
+    the daemon's notification); no caller of search reads it.
+    """
+    data = item.to_dict()
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and meta.get("embedding") is not None:
+        meta["embedding"] = None
+    return data
 
 
 def _promote(
@@ -294,7 +310,7 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
         cube = cubes.get(cube_id)
         if use_text and cube.text_mem is not None:
             found = cube.text_mem.search(payload.query, top_k)
-            text_results.append({"cube_id": cube_id, "memories": [i.to_dict() for i in found]})
+            text_results.append({"cube_id": cube_id, "memories": [_hit_dict(i) for i in found]})
             retrieved.extend(i.memory for i in found)
             if _is_tree(cube):
                 promoted = [
@@ -569,6 +585,10 @@ def register(*, replace: bool = False) -> None:
     """
     for event_type, handler in MEMORY_HANDLERS.items():
         register_handler(event_type, handler, replace=replace)
+    from memos.workers.add_batch import prepare_adds
+    from memos.workers.batching import register_preparer
+
+    register_preparer("add", prepare_adds)  # type: ignore[arg-type]
 
 
 #: The event type each memory handler serves.

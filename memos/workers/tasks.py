@@ -9,6 +9,8 @@ stream, so there is one retry budget per event, not two multiplied together.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +20,11 @@ from celery import Celery, Task
 from memos.errors import EventValidationError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import (
+    BATCHED_TYPES,
     QUEUE_ADD,
     QUEUE_BACKGROUND,
     QUEUE_QUERY,
+    TASK_APPLY_BATCH,
     TASK_APPLY_EVENT,
     TASK_EXTRACT,
     TASK_PRECOMPUTE_KV,
@@ -56,6 +60,10 @@ TASK_POLICIES: dict[str, TaskPolicy] = {
         QUEUE_BACKGROUND, ("kv_refresh",), soft_time_limit_s=900, time_limit_s=960
     ),
     TASK_APPLY_EVENT: TaskPolicy(QUEUE_ADD, EVENT_TYPES, soft_time_limit_s=300, time_limit_s=330),
+    # A batch holds up to batch_max_events adds, each about as long as one extract.
+    TASK_APPLY_BATCH: TaskPolicy(
+        QUEUE_ADD, tuple(sorted(BATCHED_TYPES)), soft_time_limit_s=900, time_limit_s=960
+    ),
 }
 
 #: Faults of the bus itself: worth a Celery retry of the same delivery.
@@ -73,9 +81,18 @@ def worker_redis(app: Celery) -> redis.Redis:
 
 
 def run_event(
-    app: Celery, event_json: str, token: str, notify_key: str | None, accepted: tuple[str, ...]
+    app: Celery,
+    event_json: str,
+    token: str,
+    notify_key: str | None,
+    accepted: tuple[str, ...],
+    trace: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The body shared by every task; returns the outcome as JSON (also the Celery result)."""
+    """The body shared by every task; returns the outcome as JSON (also the Celery result).
+
+    ``trace`` carries the daemon's stamps; the worker adds its own (``EventResult.trace``).
+    """
+    trace = {**(trace or {}), "worker_start": time.time()}
     config: SchedulerConfig = app.memos_config  # type: ignore[attr-defined]
     if notify_key and not notify_key.startswith(config.keys.notify("")):
         # Queue names are not prefixed, so deployments (prefixes) sharing one broker database
@@ -117,6 +134,7 @@ def run_event(
             notify_key=notify_key,
             result_ttl_s=config.result_ttl_s,
             idempotency_ttl_s=config.idempotency_ttl_s,
+            trace=trace,
         )
     return outcome.model_dump(mode="json")
 
@@ -129,16 +147,34 @@ def register_tasks(app: Celery) -> dict[str, Task]:
     return tasks
 
 
-def _register(app: Celery, name: str, policy: TaskPolicy) -> Task:
-    accepted = policy.event_types
+def _body(name: str, accepted: tuple[str, ...]) -> Callable[..., Any]:
+    """The task function of ``name``: one event, or a batch of them (``memos.apply_batch``)."""
 
     def body(
-        self: Task, event_json: str, token: str, notify_key: str | None = None
+        self: Task,
+        event_json: str,
+        token: str,
+        notify_key: str | None = None,
+        trace: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        return run_event(self.app, event_json, token, notify_key, accepted)
+        return run_event(self.app, event_json, token, notify_key, accepted, trace)
 
-    body.__name__ = name.rsplit(".", 1)[-1]
-    body.__doc__ = f"Apply one {'/'.join(accepted)} event through the handler registry."
+    def batch_body(
+        self: Task, entries: list[list[Any]], notify_key: str | None = None
+    ) -> list[dict[str, Any]]:
+        from memos.workers.batching import run_batch
+
+        return run_batch(self.app, entries, notify_key, accepted, run_event)
+
+    chosen: Callable[..., Any] = batch_body if name == TASK_APPLY_BATCH else body
+    chosen.__name__ = name.rsplit(".", 1)[-1]
+    chosen.__doc__ = f"Apply {'/'.join(accepted)} events through the handler registry."
+    return chosen
+
+
+def _register(app: Celery, name: str, policy: TaskPolicy) -> Task:
+    accepted = policy.event_types
+    body = _body(name, accepted)
     task: Task = app.task(
         name=name,
         bind=True,

@@ -49,6 +49,10 @@ def test_tenants_check_flags_lost_and_duplicated() -> None:
     assert any("1 memories duplicated" in f for f in failures)
     assert tenants.check({"levels": {"1": _level(ops=math.nan)}})
     assert tenants.check({"levels": {}})
+    # Every worker-count curve is checked, not only the first.
+    curves = {"1": {"1": _level()}, "2": {"1": _level(), "100": _level(duplicated=3)}}
+    failures = tenants.check({"levels": curves["1"], "by_workers": curves})
+    assert failures == ["tenants 100 (2 workers): 3 memories duplicated (must be 0)"]
 
 
 def test_ingest_and_search_checks_flag_bad_ratios() -> None:
@@ -57,6 +61,11 @@ def test_ingest_and_search_checks_flag_bad_ratios() -> None:
     assert ingest.check(good) == []
     assert ingest.check({**good, "lost": 1})
     assert ingest.check({**good, "ratio_daemon_to_embedder": math.nan})
+    inflight = {"lost": 0, "duplicated": 0, "errors": 0, "ratio_daemon_to_embedder": 0.5}
+    runs = {"1": inflight, "8": {**inflight, "errors": 2}}
+    assert ingest.check({**good, "by_inflight": runs}) == [
+        "ingest 8 in flight: errors = 2 (must be 0)"
+    ]
     size = {"nodes": 1000, "ratio_p50": 1.1, "ratio_p95": 1.2, "ratio_p99": 1.3}
     add = {"ratio_p50": 1.5, "ratio_p95": 1.4}
     assert search_latency.check({"sizes": {"1000": size}, "add": add}) == []

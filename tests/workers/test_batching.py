@@ -1,0 +1,237 @@
+"""Batches of adds on one worker: shared preparation once, each event applied and acked once."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+import redis
+
+from memos.mem_scheduler.constants import QUEUE_ADD, QUEUE_QUERY, TASK_APPLY_BATCH, TASK_BY_TYPE
+from memos.mem_scheduler.events import make_event
+from memos.mem_scheduler.executors import CeleryExecutor
+from memos.workers import batching
+from memos.workers.app import create_app
+from memos.workers.handlers import (
+    HandlerContext,
+    register_handler,
+    restore_registry,
+    snapshot_registry,
+)
+
+
+@pytest.fixture
+def registry() -> Iterator[None]:
+    saved = snapshot_registry()
+    try:
+        yield
+    finally:
+        restore_registry(saved)
+        batching.unregister_preparer("add")
+
+
+def _adds(*specs: tuple[str, str, dict[str, Any]]) -> list[Any]:
+    return [
+        make_event("add", user_id=u, cube_id=c, payload={"memory_content": f"m-{c}", **p})
+        for u, c, p in specs
+    ]
+
+
+def _install(calls: list[list[str]], *, preparer_fails: bool = False) -> None:
+    """An add handler that records what it was prepared with, and a preparer that counts."""
+    import effect_handlers
+
+    def prepare(events: Sequence[Any], client: redis.Redis, keys: Any) -> dict[str, Any]:
+        calls.append([e.cube_id for e in events])
+        if preparer_fails:
+            raise RuntimeError("the shared model call failed")
+        return {e.id: f"prepared:{e.cube_id}" for e in events}
+
+    def handle(event: Any, ctx: HandlerContext) -> dict[str, Any]:
+        out = effect_handlers.record_effect(event, ctx)
+        return {**out, "prepared": ctx.prepared}
+
+    register_handler("add", handle, replace=True)
+    batching.register_preparer("add", prepare)
+
+
+def _run_batch(app: Any, events: list[Any], tokens: list[str], notify: str) -> list[Any]:
+    read = {"read": time.time()}
+    entries = [[e.model_dump_json(), t, read] for e, t in zip(events, tokens, strict=True)]
+    return list(app.tasks[TASK_APPLY_BATCH].apply(args=[entries, notify]).get())
+
+
+def _effects(client: redis.Redis, prefix: str, cube: str) -> list[str]:
+    return list(client.lrange(f"{prefix}:effects:{cube}", 0, -1))
+
+
+def test_adds_of_several_tenants_are_prepared_together_and_acked_once_each(
+    worker_config, registry
+) -> None:
+    config = worker_config()
+    app = create_app(config)
+    calls: list[list[str]] = []
+    _install(calls)
+    events = _adds(("u1", "c1", {}), ("u2", "c2", {}), ("u3", "c3", {}))
+    notify = config.keys.notify("test")
+    outcomes = _run_batch(app, events, ["t1", "t2", "t3"], notify)
+    assert calls == [["c1", "c2", "c3"]]  # one shared preparation for the whole batch
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    for event in events:
+        assert _effects(client, config.prefix, event.cube_id) == [event.key]
+        stored = json.loads(client.get(config.keys.result(event.id)))
+        assert stored["result"]["prepared"] == f"prepared:{event.cube_id}"
+        # The hop profile's stamps: the daemon's (passed in) and the worker's own, in order.
+        trace = stored["trace"]
+        assert trace["read"] <= trace["worker_start"] <= trace["handler_start"]
+        assert trace["handler_start"] <= trace["handler_end"]
+    notified = [json.loads(x) for x in client.lrange(notify, 0, -1)]
+    assert sorted(o["token"] for o in notified) == ["t1", "t2", "t3"]
+    assert all(o["result"]["ok"] and not o["replayed"] for o in notified)
+    assert [o["token"] for o in outcomes] == ["t1", "t2", "t3"]
+    client.close()
+
+
+def test_a_poison_event_fails_alone(worker_config, registry) -> None:
+    config = worker_config()
+    app = create_app(config)
+    _install([])
+    events = _adds(("u1", "c1", {}), ("u2", "c2", {"options": {"fail": True}}), ("u3", "c3", {}))
+    notify = config.keys.notify("test")
+    outcomes = {o["token"]: o for o in _run_batch(app, events, ["t1", "t2", "t3"], notify)}
+    assert outcomes["t1"]["result"]["ok"] and outcomes["t3"]["result"]["ok"]
+    assert not outcomes["t2"]["result"]["ok"]
+    assert outcomes["t2"]["result"]["error"]["type"] == "RuntimeError"
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    assert _effects(client, config.prefix, "c1") == [events[0].key]
+    assert _effects(client, config.prefix, "c2") == []
+    assert _effects(client, config.prefix, "c3") == [events[2].key]
+    assert len(client.lrange(notify, 0, -1)) == 3
+    client.close()
+
+
+def test_a_redelivered_event_inside_a_batch_has_no_second_effect(worker_config, registry) -> None:
+    config = worker_config()
+    app = create_app(config)
+    calls: list[list[str]] = []
+    _install(calls)
+    first, second, third = _adds(("u1", "c1", {}), ("u2", "c2", {}), ("u3", "c3", {}))
+    notify = config.keys.notify("test")
+    single = app.tasks[TASK_BY_TYPE["add"]].apply(args=[first.model_dump_json(), "t0", notify])
+    assert single.get()["result"]["ok"]
+    outcomes = {
+        o["token"]: o for o in _run_batch(app, [first, second, third], ["t1", "t2", "t3"], notify)
+    }
+    assert outcomes["t1"]["replayed"] and outcomes["t1"]["result"]["ok"]
+    assert not outcomes["t2"]["replayed"] and not outcomes["t3"]["replayed"]
+    assert calls == [["c2", "c3"]]  # the done one is not even prepared again
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    for event in (first, second, third):
+        assert _effects(client, config.prefix, event.cube_id) == [event.key]
+    # The whole batch delivered again (a Celery redelivery): every event only replays.
+    again = _run_batch(app, [first, second, third], ["t4", "t5", "t6"], notify)
+    assert all(o["replayed"] for o in again)
+    for event in (first, second, third):
+        assert _effects(client, config.prefix, event.cube_id) == [event.key]
+    client.close()
+
+
+def test_a_failing_preparation_falls_back_to_one_by_one(worker_config, registry) -> None:
+    config = worker_config()
+    app = create_app(config)
+    calls: list[list[str]] = []
+    _install(calls, preparer_fails=True)
+    events = _adds(("u1", "c1", {}), ("u1", "c2", {}))
+    outcomes = _run_batch(app, events, ["t1", "t2"], config.keys.notify("test"))
+    assert calls == [["c1", "c2"]]
+    assert all(o["result"]["ok"] for o in outcomes)
+    assert [o["result"]["result"]["prepared"] for o in outcomes] == [None, None]
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    for event in events:
+        assert _effects(client, config.prefix, event.cube_id) == [event.key]
+    client.close()
+
+
+def test_executor_sends_adds_ready_together_as_one_batch(worker_config) -> None:
+    config = worker_config(batch_max_events=8)
+    app = create_app(config)
+    executor = CeleryExecutor(app, batch_max=config.batch_max_events)
+    events = _adds(*((f"u{i}", f"c{i}", {}) for i in range(5)))
+    query = make_event("query", user_id="u0", cube_id="c0", payload={"query": "q"})
+    notify = config.keys.notify("test")
+
+    async def submit_all() -> None:
+        await asyncio.gather(
+            *(executor.submit(e, f"tok{i}", notify, {"read": 1.0}) for i, e in enumerate(events)),
+            executor.submit(query, "tokq", notify),
+        )
+
+    try:
+        asyncio.run(submit_all())
+    finally:
+        executor.close()
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    sent = [json.loads(m) for m in client.lrange(f"{config.prefix}:celery:{QUEUE_ADD}", 0, -1)]
+    # Submitted in one pass of the loop: one batch task carrying the five adds.
+    assert [m["headers"]["task"] for m in sent] == [TASK_APPLY_BATCH]
+    entries = json.loads(base64.b64decode(sent[0]["body"]))[0][0]
+    assert [entry[1] for entry in entries] == [f"tok{i}" for i in range(5)]
+    assert all(entry[2]["sent"] >= entry[2]["read"] > 0 for entry in entries)
+    queries = client.lrange(f"{config.prefix}:celery:{QUEUE_QUERY}", 0, -1)
+    assert [json.loads(m)["headers"]["task"] for m in queries] == [TASK_BY_TYPE["query"]]
+    client.close()
+
+
+def test_search_hits_cross_the_wire_without_their_embedding() -> None:
+    from memos.memories.textual.item import TextualMemoryItem
+    from memos.workers.memory_handlers import _hit_dict
+
+    item = TextualMemoryItem.from_dict(
+        {"memory": "m", "metadata": {"memory_type": "LongTermMemory", "embedding": [0.1] * 384}}
+    )
+    wire = _hit_dict(item)
+    assert wire["memory"] == "m" and wire["metadata"]["embedding"] is None
+    assert item.metadata.embedding == [0.1] * 384  # the item itself is left alone
+
+
+def test_adds_wait_for_a_free_slot_and_then_go_as_one_batch(worker_config) -> None:
+    config = worker_config()
+    app = create_app(config)
+    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1)
+    first, *rest = _adds(*((f"u{i}", f"c{i}", {}) for i in range(4)))
+    notify = config.keys.notify("test")
+    queue = f"{config.prefix}:celery:{QUEUE_ADD}"
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+
+    def tasks() -> list[str]:
+        return [json.loads(m)["headers"]["task"] for m in client.lrange(queue, 0, -1)]
+
+    async def scenario() -> None:
+        await executor.submit(first, "tok0", notify)  # a free slot: sent at once, alone
+        assert tasks() == [TASK_BY_TYPE["add"]]
+        held = [
+            asyncio.ensure_future(executor.submit(e, f"tok{i + 1}", notify))
+            for i, e in enumerate(rest)
+        ]
+        await asyncio.sleep(0.2)
+        assert not any(h.done() for h in held)  # the only slot is taken: they wait
+        assert tasks() == [TASK_BY_TYPE["add"]]
+        executor.finished("tok0")  # the first attempt ended: its slot is free
+        await asyncio.wait_for(asyncio.gather(*held), timeout=10)
+        assert sorted(tasks()) == sorted([TASK_BY_TYPE["add"], TASK_APPLY_BATCH])
+        for token in ("tok1", "tok2"):
+            executor.finished(token)
+        assert executor._outstanding  # tok3's attempt still runs
+        executor.finished("tok3")
+        assert not executor._outstanding
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        client.close()
