@@ -136,9 +136,12 @@ DELETE_EDGES = (
 )
 
 # Neighbours of seed nodes (either direction) through the given edge types, filtered like search.
+# Seeds are matched one by one on (cube_id, id): ArcadeDB answers ``s.id IN $ids`` by scanning
+# the cube (measured: 42 ms at 1k nodes, 195 ms at 20k), the map pattern through the index.
 NEIGHBORS = (
-    "MATCH (s:Memory)-[r]-(n:Memory) "
-    "WHERE s.cube_id = $cube_id AND s.id IN $ids AND type(r) IN $rel_types AND {where} "
+    "UNWIND $ids AS seed_id "
+    "MATCH (s:Memory {{cube_id: $cube_id, id: seed_id}})-[r]-(n:Memory) "
+    "WHERE type(r) IN $rel_types AND {where} "
     "RETURN s.id AS seed, n.id AS id, type(r) AS type LIMIT $limit"
 )
 
@@ -192,7 +195,7 @@ LOG_CHANGE = (
 )
 
 CHANGES_SINCE = (
-    "MATCH (c:CubeChange) WHERE c.cube_id = $cube_id AND c.at > $since AND NOT c.key IN $seen "
+    "MATCH (c:CubeChange {cube_id: $cube_id}) WHERE c.at > $since AND NOT c.key IN $seen "
     "RETURN c.key AS key, c.at AS at, c.ids AS ids, c.reset AS reset"
 )
 
@@ -205,7 +208,7 @@ PRUNE_CHANGES = (
 _INDEX_FIELDS = (
     "n.id AS id, n.embedding AS embedding, n.memory AS memory, n.status AS status, "
     "n.memory_type AS memory_type, n.session_id AS session_id, "
-    "n.valid_at_ts AS valid_at_ts, n.invalid_at_ts AS invalid_at_ts"
+    "n.valid_at_ts AS valid_at_ts, n.invalid_at_ts AS invalid_at_ts, n.created_at AS created_at"
 )
 
 INDEX_ROWS = (

@@ -98,6 +98,7 @@ class CubeIndex:
     def __init__(self, dimension: int) -> None:
         self.dimension = dimension
         self._ids: list[str] = []
+        self._created: list[str] = []  # created_at by position (ISO text sorts by time)
         self._pos: dict[str, int] = {}
         self._n = 0
         self._cap = 0
@@ -173,6 +174,7 @@ class CubeIndex:
             p = self._n
             self._n += 1
             self._ids.append(node_id)
+            self._created.append(str(row.get("created_at") or ""))
             self._pos[node_id] = p
             self._alive[p] = True
             vector = row.get("embedding")
@@ -233,6 +235,7 @@ class CubeIndex:
         self._invalid = packed(self._invalid[: self._n])
         self._doclen = packed(self._doclen[: self._n])
         self._ids = [self._ids[int(p)] for p in keep]
+        self._created = [self._created[int(p)] for p in keep]
         self._pos = {node_id: i for i, node_id in enumerate(self._ids)}
         postings: dict[str, tuple[array[int], array[float]]] = {}
         for term, (pos, tf) in self._postings.items():
@@ -348,6 +351,12 @@ class CubeIndex:
         index.add(live)
         self._hnsw, self._hnsw_n = index, self._n
         logger.info("cube index: HNSW over %d vectors built", self._n)
+
+    def recent(self, keep: np.ndarray, limit: int) -> list[str]:
+        """Ids of the ``limit`` most recently created positions of ``keep`` (session context)."""
+        positions = np.flatnonzero(keep)
+        ordered = sorted(positions.tolist(), key=lambda p: self._created[p], reverse=True)
+        return [self._ids[p] for p in ordered[:limit]]
 
     def text_search(self, lucene_query: str, k: int, keep: np.ndarray) -> list[tuple[str, float]]:
         """Top ``k`` positions of ``keep`` matching any query term, by BM25 (cube statistics)."""

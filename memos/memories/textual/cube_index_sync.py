@@ -22,13 +22,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from memos.graph_dbs import CubeGraph
 from memos.graph_dbs.store import CHANGE_RETENTION_S
 from memos.memories.textual.cube_index import CubeIndex
+from memos.memories.textual.step_timer import StepTimer
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Allowance for clocks of different writers disagreeing.
 CLOCK_SKEW_S = 5.0
@@ -92,6 +97,39 @@ def synced_index(graph: CubeGraph) -> CubeIndex:
     with entry.lock:
         _catch_up(graph, entry)
         return entry.index
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def synced_index_while(
+    graph: CubeGraph, work: Callable[[], T], timer: StepTimer | None = None
+) -> tuple[CubeIndex, T]:
+    """:func:`synced_index` on a helper thread while ``work`` runs here; both results.
+
+    The catch-up mostly waits on the store, ``work`` (the query embedding) on the CPU, so the
+    two overlap. ``timer`` gets the catch-up's own time as ``index_sync``.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cube-index")
+
+    def timed() -> CubeIndex:
+        started = time.perf_counter()
+        try:
+            return synced_index(graph)
+        finally:
+            if timer is not None:
+                timer.ms["index_sync"] = (time.perf_counter() - started) * 1000.0
+
+    future = _pool.submit(timed)
+    try:
+        value = work()
+    finally:
+        index = future.result()
+    return index, value
 
 
 def _catch_up(graph: CubeGraph, entry: _Entry) -> None:

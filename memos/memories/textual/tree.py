@@ -339,14 +339,18 @@ class TreeTextMemory(BaseTextMemory):
             session_id = info["session_id"]
         self._ensure_ready()
         timer = StepTimer()
-        with timer.step("embed"):
-            vector = self.embedder.embed([query])[0]
         index = None
         if self.config.cube_index:
-            from memos.memories.textual.cube_index_sync import synced_index
+            from memos.memories.textual.cube_index_sync import synced_index_while
 
-            with timer.step("index_sync"):
-                index = synced_index(self.graph)
+            # The catch-up's round trip to the store overlaps the query embedding.
+            with timer.step("embed"):
+                index, vector = synced_index_while(
+                    self.graph, lambda: self.embedder.embed([query])[0], timer
+                )
+        else:
+            with timer.step("embed"):
+                vector = self.embedder.embed([query])[0]
         hits = hybrid_search(
             self.graph,
             vector,

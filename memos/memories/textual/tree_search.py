@@ -146,7 +146,10 @@ def hybrid_search(
             valid_at_ts=node_filter.valid_at_ts,
         )
         with timer.step("session"):
-            session_ids = graph.recent_in_session(session_filter, pool)
+            if index is not None:
+                session_ids = index.recent(index.mask(session_filter), pool)
+            else:
+                session_ids = graph.recent_in_session(session_filter, pool)
 
     fusion_started = time.perf_counter()
     fused = reciprocal_rank_fusion(
