@@ -367,6 +367,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated subset of {', '.join(ALL_SYSTEMS)}",
     )
     parser.add_argument("--conversations", type=int, default=None, help="use only the first N")
+    parser.add_argument(
+        "--global-index",
+        action="store_true",
+        help="fast: search through the store's global indexes instead of the cube index",
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -384,7 +389,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "fast" in systems and _tree_available():
         from memos.bench.tree_system import TreeSystem
 
-        with TreeSystem(_base_embedder()) as tree:
+        with TreeSystem(
+            _base_embedder(), cube_index=not getattr(args, "global_index", False)
+        ) as tree:
             result = evaluate(conversations, systems, tree=tree)
     else:
         result = evaluate(conversations, systems)

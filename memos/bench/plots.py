@@ -34,7 +34,10 @@ def search_latency(result: dict[str, Any], out_dir: Path) -> list[Path]:
     plt = _pyplot()
     sizes = sorted(int(s) for s in result["sizes"])
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for path, colour in (("direct", "tab:blue"), ("daemon", "tab:orange")):
+    paths = (("direct", "tab:blue"), ("daemon", "tab:orange"), ("global", "tab:green"))
+    for path, colour in paths:
+        if not all(path in result["sizes"][str(s)] for s in sizes):
+            continue  # --no-daemon, or no --profile (the global-index path)
         for pct, style in (("p50_ms", "-o"), ("p95_ms", "--s"), ("p99_ms", ":^")):
             values = [result["sizes"][str(s)][path][pct] for s in sizes]
             ax.plot(sizes, values, style, color=colour, label=f"{path} {pct[:3]}")

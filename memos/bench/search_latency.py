@@ -10,7 +10,18 @@ nodes the in-process memory searches. Queries alternate direct / daemon so load 
 shared machine hit both alike; the in-process side runs at the worker's thread count (1).
 Issue target: daemon / direct <= 1.25 for search.
 
+Search at scale (issue 15): ``--profile`` adds, per size, the median time of each step of a
+direct search (query embedding, index catch-up, filter, vector and full-text legs, graph
+expansion, session, fusion, candidate fetch), for the cube's in-process index (the default)
+and for the store's global indexes (``cube_index: false``, the path before the index) on the
+same cube in the same run, plus the resident memory of this process, the worker and ArcadeDB
+and the index's size against its raw vectors. ``--tenants N --tenant-size M`` adds the
+many-tenant shape: one cube of M memories searched alone, then among N - 1 other such cubes of
+the same database (quick: 100 x 100). Cube texts are embedded once per model and cached on disk
+(see ``search_scale.embed_cached``).
+
     python -m memos.bench search-latency [--quick] [--sizes 1000,10000,100000] [--queries 100]
+        [--profile] [--tenants 1000 --tenant-size 100]
 """
 
 from __future__ import annotations
@@ -56,6 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, default=None, help="timed queries per size")
     parser.add_argument("--adds", type=int, default=None, help="timed adds per path")
     parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="per-step medians, the global-index path beside the index, resident memory",
+    )
+    parser.add_argument("--tenants", type=int, default=None, help="many-tenant shape: cubes")
+    parser.add_argument("--tenant-size", type=int, default=100, help="memories per tenant cube")
+    parser.add_argument("--no-daemon", action="store_true", help="time direct searches only")
+    parser.add_argument("--no-add", action="store_true", help="skip the add timings")
 
 
 def cube_items(path: Path, n: int) -> list[dict[str, Any]]:
@@ -131,6 +151,7 @@ def _counts(args: argparse.Namespace) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the cubes, time search and add both ways, print a table and return the numbers."""
     from memos.bench.harness import MOSHarness
+    from memos.bench.search_scale import embed_cached, tenant_shape
 
     sizes = sorted(_sizes(args))
     n_queries, n_adds = _counts(args)
@@ -150,24 +171,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         embedder.embed(["warm-up"])  # the model loads on first use: keep it out of the rate
         started = time.perf_counter()
         with progress() as bar:
-            task = bar.add_task("search-latency: embed cube texts", total=len(items))
-            for start in range(0, len(items), 1024):
-                chunk = items[start : start + 1024]
-                for item, vector in zip(chunk, embedder.embed([i["memory"] for i in chunk]),
-                                        strict=True):  # fmt: skip
-                    item["metadata"]["embedding"] = vector
-                bar.advance(task, len(chunk))
-        result["embed_texts_per_s"] = round(len(items) / (time.perf_counter() - started), 1)
+            task = bar.add_task("search-latency: embed cube texts (cached)", total=len(items))
+            vectors = embed_cached(
+                embedder, [i["memory"] for i in items], lambda n: bar.advance(task, n)
+            )
+            for item, vector in zip(items, vectors, strict=True):
+                item["metadata"]["embedding"] = vector
+        result["embed_s"] = round(time.perf_counter() - started, 1)
+        if args.tenants:
+            result["tenants"] = tenant_shape(
+                harness, items, questions, args.tenants, args.tenant_size, args.top_k
+            )
         for size in sizes:
-            result["sizes"][str(size)] = _one_size(harness, items[:size], questions, args.top_k)
-        result["add"] = _add_latency(harness, n_adds)
+            result["sizes"][str(size)] = _one_size(
+                harness, items[:size], questions, args.top_k, args
+            )
+        if not args.no_add:
+            result["add"] = _add_latency(harness, n_adds)
     _report(result)
     return result
 
 
 def _one_size(
-    harness: Any, items: list[dict[str, Any]], questions: list[str], top_k: int
+    harness: Any,
+    items: list[dict[str, Any]],
+    questions: list[str],
+    top_k: int,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
+    from memos.bench.search_scale import index_bytes, profile_medians, resident_mb
+
     cube_id = f"search{len(items)}"
     harness.new_tree_cube(cube_id)
     memory = harness.tree_memory(cube_id)
@@ -179,36 +212,62 @@ def _one_size(
             bar.advance(task, min(BATCH, len(items) - start))
     insert_s = time.perf_counter() - started
     mos = harness.mos
+    use_daemon = not args.no_daemon
+    global_memory = None
+    if args.profile:
+        global_memory = harness.tree_memory(cube_id)
+        global_memory.config = global_memory.config.model_copy(update={"cube_index": False})
     direct: list[float] = []
     daemon: list[float] = []
+    global_ms: list[float] = []
+    steps: list[dict[str, float]] = []
+    global_steps: list[dict[str, float]] = []
+    out: dict[str, Any] = {}
     with worker_threads(), progress() as bar:
-        for query in questions[:5]:  # warm-up: JIT, caches, the worker's cube load
+        # Warm-up: JIT, caches, the worker's cube load; the first search builds the index.
+        out["first_search_ms"] = round(_timed(partial(memory.search, questions[0], top_k)), 1)
+        for query in questions[:5]:
             memory.search(query, top_k)
-            mos.search(query, install_cube_ids=[cube_id], top_k=top_k)
+            if global_memory is not None:
+                global_memory.search(query, top_k)
+            if use_daemon:
+                mos.search(query, install_cube_ids=[cube_id], top_k=top_k)
         timed = questions[5:]
         task = bar.add_task(
-            f"search-latency: {len(timed)} queries x2 on {len(items)}", total=len(timed)
+            f"search-latency: {len(timed)} queries on {len(items)}", total=len(timed)
         )
         for query in timed:
             direct.append(_timed(partial(memory.search, query, top_k)))
-            daemon.append(
-                _timed(partial(mos.search, query, install_cube_ids=[cube_id], top_k=top_k))
-            )
+            steps.append(dict(memory.last_search_steps))
+            if global_memory is not None:
+                global_ms.append(_timed(partial(global_memory.search, query, top_k)))
+                global_steps.append(dict(global_memory.last_search_steps))
+            if use_daemon:
+                daemon.append(
+                    _timed(partial(mos.search, query, install_cube_ids=[cube_id], top_k=top_k))
+                )
             bar.advance(task)
-    with worker_threads():
-        hops = daemon_hops.profile(mos, cube_id, questions[5:], top_k)
+    if use_daemon:
+        with worker_threads():
+            out["hops"] = daemon_hops.profile(mos, cube_id, questions[5:], top_k)
     stored = memory.graph.count()
-    d, m = percentiles(direct), percentiles(daemon)
-    return {
-        "hops": hops,
-        "nodes": stored,
-        "insert_nodes_per_s": round(len(items) / insert_s, 1),
-        "direct": d,
-        "daemon": m,
-        "ratio_p50": ratio(m["p50_ms"], d["p50_ms"]),
-        "ratio_p95": ratio(m["p95_ms"], d["p95_ms"]),
-        "ratio_p99": ratio(m["p99_ms"], d["p99_ms"]),
-    }
+    d = percentiles(direct)
+    out.update(nodes=stored, insert_nodes_per_s=round(len(items) / insert_s, 1), direct=d)
+    if use_daemon:
+        m = percentiles(daemon)
+        out.update(
+            daemon=m,
+            ratio_p50=ratio(m["p50_ms"], d["p50_ms"]),
+            ratio_p95=ratio(m["p95_ms"], d["p95_ms"]),
+            ratio_p99=ratio(m["p99_ms"], d["p99_ms"]),
+        )
+    if args.profile:
+        out["profile"] = profile_medians(steps)
+        out["global"] = percentiles(global_ms)
+        out["profile_global"] = profile_medians(global_steps)
+        out["resident_mb"] = resident_mb(harness)
+        out["index"] = index_bytes(memory)
+    return out
 
 
 def _exchange(i: int, path: str) -> list[dict[str, str]]:
@@ -265,18 +324,61 @@ def _add_latency(harness: Any, n_adds: int) -> dict[str, Any]:
 
 
 def _report(result: dict[str, Any]) -> None:
+    from memos.bench.search_scale import STEPS
+
     rows: list[list[Any]] = []
     for size, r in result["sizes"].items():
+        for path in ("direct", "global", "daemon"):
+            if path in r:
+                p = r[path]
+                rows.append([f"search {size}", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
+        if "ratio_p50" in r:
+            note = f"{r['insert_nodes_per_s']:.0f} nodes/s insert"
+            rows.append([f"search {size}", "daemon/direct", r["ratio_p50"], r["ratio_p95"],
+                         r["ratio_p99"], note])  # fmt: skip
+    add = result.get("add")
+    if add:
         for path in ("direct", "daemon"):
-            p = r[path]
-            rows.append([f"search {size}", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
-        rows.append([f"search {size}", "daemon/direct", r["ratio_p50"], r["ratio_p95"],
-                     r["ratio_p99"], f"{r['insert_nodes_per_s']:.0f} nodes/s insert"])  # fmt: skip
-    add = result["add"]
-    for path in ("direct", "daemon"):
-        p = add[path]
-        rows.append(["add (2 msgs)", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
-    rows.append(["add (2 msgs)", "daemon/direct", add["ratio_p50"], add["ratio_p95"], "", ""])
+            p = add[path]
+            rows.append(["add (2 msgs)", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
+        rows.append(["add (2 msgs)", "daemon/direct", add["ratio_p50"], add["ratio_p95"], "", ""])
+    profiled = {k: r for k, r in result["sizes"].items() if "profile" in r}
+    if profiled:
+        columns = ["size", "path", *STEPS, "steps_total", "p50 ms"]
+        table = []
+        for size, r in profiled.items():
+            for path, key, total in (("index", "profile", "direct"),
+                                     ("global", "profile_global", "global")):  # fmt: skip
+                prof = r[key]
+                table.append([size, path, *[prof.get(s, "") for s in STEPS],
+                              prof.get("steps_total", ""), r[total]["p50_ms"]])  # fmt: skip
+        print_table("search-latency profile: median ms per step (direct)", columns, table)
+        mem_rows = [
+            [size, r["nodes"], *(r["resident_mb"].get(k, "") for k in
+                                 ("bench_process", "worker", "arcadedb")),
+             r["index"]["raw_vectors_mb"], r["index"]["index_mb"], r["index"]["index_over_raw"],
+             r["first_search_ms"]]
+            for size, r in profiled.items()
+        ]  # fmt: skip
+        print_table(
+            "search-latency memory (MB resident after the size's searches)",
+            ["size", "nodes", "bench proc", "worker", "arcadedb", "raw vectors", "index",
+             "index/raw", "first search ms"],
+            mem_rows,
+        )  # fmt: skip
+    tenants = result.get("tenants")
+    if tenants:
+        t_rows = [
+            [path, tenants[f"alone_{path}"]["p50_ms"], tenants[f"among_{path}"]["p50_ms"],
+             tenants[f"ratio_{path}_p50"]]
+            for path in ("index", "global")
+        ]  # fmt: skip
+        print_table(
+            f"many tenants: one cube of {tenants['tenant_size']} alone vs among "
+            f"{tenants['tenants']} cubes (target among/alone <= 1.2)",
+            ["path", "alone p50 ms", "among p50 ms", "among/alone"],
+            t_rows,
+        )
     print_table(
         f"search-latency (top_k={result['top_k']}, {result['queries']} queries, "
         f"target daemon/direct <= {TARGET_SEARCH_RATIO} for search)",
@@ -292,13 +394,17 @@ def check(result: dict[str, Any]) -> list[str]:
     for size, r in result.get("sizes", {}).items():
         if r.get("nodes") != int(size):
             failures.append(f"search-latency cube {size} holds {r.get('nodes')} nodes")
-        for key in ("ratio_p50", "ratio_p95", "ratio_p99"):
+        # Ratios exist unless the run skipped the daemon (--no-daemon).
+        keys = ("ratio_p50", "ratio_p95", "ratio_p99") if "ratio_p50" in r else ()
+        for key in keys:
             if not finite_positive(r.get(key)):
                 failures.append(f"search-latency {size} {key} is {r.get(key)!r}")
+        if "direct" in r and not finite_positive(r["direct"].get("p50_ms")):
+            failures.append(f"search-latency {size} measured no direct search")
     if not result.get("sizes"):
         failures.append("search-latency measured no cube size")
-    add = result.get("add", {})
-    for key in ("ratio_p50", "ratio_p95"):
+    add: dict[str, Any] = result.get("add") or {}
+    for key in ("ratio_p50", "ratio_p95") if "add" in result else ():
         if not finite_positive(add.get(key)):
             failures.append(f"search-latency add {key} is {add.get(key)!r}")
     return failures

@@ -24,8 +24,9 @@ SEARCH_TOP_K = 25
 class TreeSystem:
     """Context manager owning the stack, the graph store and the shared embedder."""
 
-    def __init__(self, embedder: Any) -> None:
+    def __init__(self, embedder: Any, *, cube_index: bool = True) -> None:
         self.embedder = embedder
+        self.cube_index = cube_index  # false: search through the store's global indexes
         self._home = Path(tempfile.mkdtemp(prefix="memos-bench-"))
         self._stack: Any = None
         self._store: Any = None
@@ -79,6 +80,7 @@ class TreeSystem:
             cube_id=f"locomo-{sample_id}-{uuid.uuid4().hex[:8]}",
             user_id=sample_id,
             graph_db=self._graph_db,
+            cube_index=self.cube_index,
         )
         memory = TreeTextMemory(config, embedder=self.embedder, store=self._store)
         try:

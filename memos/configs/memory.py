@@ -128,6 +128,11 @@ class TreeTextMemoryConfig(BaseTextMemoryConfig):
     cube_id: str | None = Field(default="default", description="the cube whose nodes this sees")
     user_id: str | None = Field(default=None, description="owner stamped on new nodes")
     reorganize: bool = False
+    cube_index: bool = Field(
+        default=True,
+        description="search the cube through an in-process index kept in step with the store "
+        "(vector + BM25 over this cube only); false uses the store's global indexes",
+    )
 
 
 class MemoryConfigFactory(BaseConfigFactory):

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from memos.errors import GraphStoreError, GraphStoreUnavailableError
-from memos.graph_dbs.queries import EDGE_TYPES, MEMORY_LABEL
+from memos.graph_dbs.queries import CHANGE_LABEL, EDGE_TYPES, MEMORY_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def neo4j_schema_statements(dimension: int) -> list[str]:
         "`vector.similarity_function`: 'cosine'}}",
         f"CREATE FULLTEXT INDEX {NEO4J.fulltext_index} IF NOT EXISTS "
         "FOR (n:Memory) ON EACH [n.memory]",
+        "CREATE INDEX cube_change IF NOT EXISTS FOR (c:CubeChange) ON (c.cube_id, c.at)",
     ]
 
 
@@ -102,6 +103,11 @@ def arcadedb_schema_statements(dimension: int) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS ON {MEMORY_LABEL} (embedding) LSM_VECTOR "
         f'METADATA {{"dimensions": {dim}, "similarity": "COSINE"}}',
         f"CREATE INDEX IF NOT EXISTS ON {MEMORY_LABEL} (memory) FULL_TEXT",
+        # The change log of the in-process cube indexes (queries.LOG_CHANGE).
+        f"CREATE VERTEX TYPE {CHANGE_LABEL} IF NOT EXISTS",
+        f"CREATE PROPERTY {CHANGE_LABEL}.cube_id IF NOT EXISTS STRING",
+        f"CREATE PROPERTY {CHANGE_LABEL}.at IF NOT EXISTS DOUBLE",
+        f"CREATE INDEX IF NOT EXISTS ON {CHANGE_LABEL} (cube_id, at) NOTUNIQUE",
     ]
     statements.extend(f"CREATE EDGE TYPE {edge} IF NOT EXISTS" for edge in sorted(EDGE_TYPES))
     return statements

@@ -136,9 +136,12 @@ DELETE_EDGES = (
 )
 
 # Neighbours of seed nodes (either direction) through the given edge types, filtered like search.
+# Seeds are matched one by one on (cube_id, id): ArcadeDB answers ``s.id IN $ids`` by scanning
+# the cube (measured: 42 ms at 1k nodes, 195 ms at 20k), the map pattern through the index.
 NEIGHBORS = (
-    "MATCH (s:Memory)-[r]-(n:Memory) "
-    "WHERE s.cube_id = $cube_id AND s.id IN $ids AND type(r) IN $rel_types AND {where} "
+    "UNWIND $ids AS seed_id "
+    "MATCH (s:Memory {{cube_id: $cube_id, id: seed_id}})-[r]-(n:Memory) "
+    "WHERE type(r) IN $rel_types AND {where} "
     "RETURN s.id AS seed, n.id AS id, type(r) AS type LIMIT $limit"
 )
 
@@ -177,4 +180,43 @@ FULLTEXT_UNBOUNDED = (
 # Most recent memories of one session (session context for search).
 SESSION_RECENT = (
     "MATCH (n:Memory) WHERE {where} RETURN n.id AS id ORDER BY n.created_at DESC LIMIT $limit"
+)
+
+# --- change log (keeps per-cube in-process indexes in step; see memories/textual/cube_index) ---
+
+CHANGE_LABEL = "CubeChange"
+
+# One entry per write transaction that touched nodes: which ids changed (``reset``: the whole
+# cube was replaced or emptied). ``at`` is the writer's clock; readers re-read a window wider
+# than the longest transaction, so an entry committed late is never missed.
+LOG_CHANGE = (
+    "CREATE (c:CubeChange {cube_id: $cube_id, key: $key, at: $at, ids: $ids, reset: $reset}) "
+    "RETURN c.key AS key"
+)
+
+CHANGES_SINCE = (
+    "MATCH (c:CubeChange {cube_id: $cube_id}) WHERE c.at > $since AND NOT c.key IN $seen "
+    "RETURN c.key AS key, c.at AS at, c.ids AS ids, c.reset AS reset"
+)
+
+PRUNE_CHANGES = (
+    "MATCH (c:CubeChange) WHERE c.cube_id = $cube_id AND c.at < $before "
+    "WITH c LIMIT $limit DELETE c RETURN count(*) AS deleted"
+)
+
+# Just what an in-process index needs of a node (no sources, no timestamps but validity).
+_INDEX_FIELDS = (
+    "n.id AS id, n.embedding AS embedding, n.memory AS memory, n.status AS status, "
+    "n.memory_type AS memory_type, n.session_id AS session_id, "
+    "n.valid_at_ts AS valid_at_ts, n.invalid_at_ts AS invalid_at_ts, n.created_at AS created_at"
+)
+
+INDEX_ROWS = (
+    "UNWIND $ids AS wanted MATCH (n:Memory {cube_id: $cube_id, id: wanted}) "
+    f"RETURN {_INDEX_FIELDS}"
+)
+
+INDEX_ROWS_PAGE = (
+    "MATCH (n:Memory) WHERE n.cube_id = $cube_id AND n.id > $after "
+    f"RETURN {_INDEX_FIELDS} ORDER BY n.id LIMIT $limit"
 )

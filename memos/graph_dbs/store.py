@@ -14,8 +14,11 @@ vector / full-text index hits (the indexes are global) are filtered by cube afte
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +59,11 @@ _DB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$")
 PAGE_SIZE = 1000
 # Properties a caller can never set through a row: the store owns them.
 _SCOPE_KEYS = ("cube_id",)
+# Change-log entries older than this are pruned (a reader idle for longer rebuilds its index).
+CHANGE_RETENTION_S = 3600.0
+# Every this many logged writes of a process, the writer prunes old entries of its cube.
+_PRUNE_EVERY = 64
+_write_counter = itertools.count(1)
 
 
 def validate_cube_id(cube_id: str) -> str:
@@ -356,6 +364,11 @@ class CubeGraph:
     def create_nodes(self, rows: Sequence[dict[str, Any]], batch_size: int = 500) -> int:
         """Create nodes from property rows (batched ``UNWIND``); returns how many were created."""
         clean = self._clean_rows(rows)
+        if not clean:
+            return 0
+        if not self._in_tx:
+            with self.transaction() as tx:
+                return tx.create_nodes(rows, batch_size)
         created = 0
         for start in range(0, len(clean), batch_size):
             out = self._exec.write(
@@ -364,11 +377,17 @@ class CubeGraph:
                 "creating memory nodes",
             )
             created += int(out[0]["created"]) if out else 0
+        self._log_change([r["id"] for r in clean])
         return created
 
     def upsert_nodes(self, rows: Sequence[dict[str, Any]], batch_size: int = 500) -> int:
         """Create or fully replace nodes by id (used by load); returns rows written."""
         clean = self._clean_rows(rows)
+        if not clean:
+            return 0
+        if not self._in_tx:
+            with self.transaction() as tx:
+                return tx.upsert_nodes(rows, batch_size)
         written = 0
         for start in range(0, len(clean), batch_size):
             out = self._exec.write(
@@ -377,6 +396,7 @@ class CubeGraph:
                 "writing memory nodes",
             )
             written += int(out[0]["written"]) if out else 0
+        self._log_change([r["id"] for r in clean])
         return written
 
     def get_nodes(self, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -436,32 +456,98 @@ class CubeGraph:
 
     def update_node(self, node_id: str, props: dict[str, Any]) -> bool:
         """Merge ``props`` into a node (``None`` removes a property); ``False`` if not found."""
+        if not self._in_tx:
+            with self.transaction() as tx:
+                return tx.update_node(node_id, props)
         changes = {k: v for k, v in props.items() if k not in (*_SCOPE_KEYS, "id")}
         rows = self._exec.write(
             q.UPDATE_NODE, self._params(id=node_id, props=changes), "updating a memory node"
         )
+        if rows:
+            self._log_change([node_id])
         return bool(rows)
 
     def delete_nodes(self, ids: Sequence[str]) -> int:
         """Delete these nodes of the cube and their edges; ids elsewhere are ignored."""
         if not ids:
             return 0
-        rows = self._exec.write(
-            q.DELETE_NODES, self._params(ids=list(dict.fromkeys(ids))), "deleting memory nodes"
-        )
+        if not self._in_tx:
+            with self.transaction() as tx:
+                return tx.delete_nodes(ids)
+        unique = list(dict.fromkeys(ids))
+        rows = self._exec.write(q.DELETE_NODES, self._params(ids=unique), "deleting memory nodes")
+        self._log_change(unique)
         return int(rows[0]["deleted"]) if rows else 0
 
     def delete_all(self, slice_size: int = PAGE_SIZE) -> int:
         """Delete every node of the cube (in slices) and return how many."""
         total = 0
         while True:
-            rows = self._exec.write(
-                q.DELETE_CUBE_SLICE, self._params(limit=slice_size), "deleting a cube's nodes"
-            )
-            deleted = int(rows[0]["deleted"]) if rows else 0
+            if self._in_tx:
+                deleted = self._delete_slice(slice_size)
+            else:  # each slice commits with its own reset entry in the change log
+                with self.transaction() as tx:
+                    deleted = tx._delete_slice(slice_size)
             total += deleted
             if deleted < slice_size:
                 return total
+
+    def _delete_slice(self, slice_size: int) -> int:
+        rows = self._exec.write(
+            q.DELETE_CUBE_SLICE, self._params(limit=slice_size), "deleting a cube's nodes"
+        )
+        self._log_change([], reset=True)
+        return int(rows[0]["deleted"]) if rows else 0
+
+    # -- change log -------------------------------------------------------------------------
+
+    def _log_change(self, ids: Sequence[str], *, reset: bool = False) -> None:
+        """Record, in the current transaction, that these nodes changed (or all, ``reset``)."""
+        now = time.time()
+        self._exec.write(
+            q.LOG_CHANGE,
+            self._params(key=uuid.uuid4().hex, at=now, ids=list(ids), reset=reset),
+            "logging a change",
+        )
+        if next(_write_counter) % _PRUNE_EVERY == 0:
+            self._exec.write(
+                q.PRUNE_CHANGES,
+                self._params(before=now - CHANGE_RETENTION_S, limit=PAGE_SIZE),
+                "pruning the change log",
+            )
+
+    def changes_since(self, since: float, seen: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Change-log entries of the cube logged after ``since`` (writer clock), minus ``seen``.
+
+        Rows are ``{key, at, ids, reset}``.
+        """
+        return self._exec.read(
+            q.CHANGES_SINCE,
+            self._params(since=float(since), seen=list(seen)),
+            "reading the change log",
+        )
+
+    def index_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """What an in-process index needs of these nodes (missing ids are left out)."""
+        if not ids:
+            return []
+        return self._exec.read(q.INDEX_ROWS, self._params(ids=list(ids)), "reading index rows")
+
+    def iter_index_pages(self, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+        """Every node's index row, in pages ordered by id."""
+        after = ""
+        while True:
+            page = self._exec.read(
+                q.INDEX_ROWS_PAGE,
+                self._params(after=after, limit=page_size),
+                "reading index rows",
+            )
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            after = page[-1]["id"]
 
     # -- edges ------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from memos.errors import (
 from memos.graph_dbs import CubeGraph, GraphStore, NodeFilter
 from memos.memories.textual.base import BaseTextMemory, MemoryInput
 from memos.memories.textual.item import MEMORY_TYPES, TextualMemoryItem, utc_now_iso
+from memos.memories.textual.step_timer import StepTimer
 from memos.memories.textual.tree_dump import DUMP_FORMAT, DUMP_VERSION, DumpFile, read_dump
 from memos.memories.textual.tree_nodes import (
     as_tree_metadata,
@@ -74,6 +75,8 @@ class TreeTextMemory(BaseTextMemory):
         self.store: GraphStore = store or GraphStore(config.graph_db)
         self.graph: CubeGraph = self.store.for_cube(config.cube_id or "default", config.user_id)
         self._ready = False
+        # Step times (ms) of the latest search: the search-latency bench's profile reads them.
+        self.last_search_steps: dict[str, float] = {}
 
     @property
     def cube_id(self) -> str:
@@ -335,7 +338,19 @@ class TreeTextMemory(BaseTextMemory):
         if session_id is None and info is not None and isinstance(info.get("session_id"), str):
             session_id = info["session_id"]
         self._ensure_ready()
-        vector = self.embedder.embed([query])[0]
+        timer = StepTimer()
+        index = None
+        if self.config.cube_index:
+            from memos.memories.textual.cube_index_sync import synced_index_while
+
+            # The catch-up's round trip to the store overlaps the query embedding.
+            with timer.step("embed"):
+                index, vector = synced_index_while(
+                    self.graph, lambda: self.embedder.embed([query])[0], timer
+                )
+        else:
+            with timer.step("embed"):
+                vector = self.embedder.embed([query])[0]
         hits = hybrid_search(
             self.graph,
             vector,
@@ -345,7 +360,10 @@ class TreeTextMemory(BaseTextMemory):
             mode=mode,
             session_id=session_id,
             include_topics=include_topics,
+            index=index,
+            timer=timer,
         )
+        self.last_search_steps = timer.ms
         results: list[TextualMemoryItem] = []
         for hit in hits:
             item = props_to_item(hit.props)

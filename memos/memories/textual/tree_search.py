@@ -14,9 +14,10 @@ would take a result slot a real memory could fill.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from memos.graph_dbs import CubeGraph, NodeFilter
 from memos.graph_dbs.queries import EXPANSION_EDGE_TYPES
@@ -25,7 +26,11 @@ from memos.memories.textual.retrieval import (
     mmr_diversify,
     reciprocal_rank_fusion,
 )
+from memos.memories.textual.step_timer import StepTimer
 from memos.memories.textual.tree_nodes import TOPIC_TYPE
+
+if TYPE_CHECKING:
+    from memos.memories.textual.cube_index import CubeIndex
 
 logger = logging.getLogger(__name__)
 
@@ -76,17 +81,35 @@ def hybrid_search(
     session_id: str | None = None,
     config: HybridSearchConfig = DEFAULT_SEARCH,
     include_topics: bool = False,
+    index: CubeIndex | None = None,
+    timer: StepTimer | None = None,
 ) -> list[SearchHit]:
     """The ``top_k`` best nodes of ``graph``'s cube for ``query``, best first.
 
     ``include_topics`` lets topic nodes into the results (they always take part in recall).
+    With ``index`` (the cube's in-process index, caught up with the store) the vector and
+    full-text legs run on it instead of the store's global indexes; ``timer`` receives each
+    step's time.
     """
+    timer = timer or StepTimer()
     factor = config.pool_factor_fine if mode == "fine" else config.pool_factor_fast
     pool = max(top_k * factor, config.min_pool)
-
-    vector_ids = [i for i, _ in graph.vector_search(query_vector, pool, node_filter)]
     lucene = fulltext_query(query)
-    text_ids = [i for i, _ in graph.fulltext_search(lucene, pool, node_filter)] if lucene else []
+
+    if index is not None:
+        with timer.step("filter"):
+            keep = index.mask(node_filter)
+        with timer.step("vector"):
+            vector_ids = [i for i, _ in index.vector_search(query_vector, pool, keep)]
+        with timer.step("fulltext"):
+            text_ids = [i for i, _ in index.text_search(lucene, pool, keep)] if lucene else []
+    else:
+        with timer.step("vector"):
+            vector_ids = [i for i, _ in graph.vector_search(query_vector, pool, node_filter)]
+        with timer.step("fulltext"):
+            text_ids = (
+                [i for i, _ in graph.fulltext_search(lucene, pool, node_filter)] if lucene else []
+            )
 
     # Seeds alternate between the two legs so both contribute neighbours.
     seeds: list[str] = []
@@ -96,7 +119,8 @@ def hybrid_search(
     seeds = list(dict.fromkeys(seeds))[: config.expansion_seeds]
     graph_ids: list[str] = []
     if seeds:
-        rows = graph.neighbors(seeds, EXPANSION_EDGE_TYPES, node_filter, limit=pool * 4)
+        with timer.step("graph"):
+            rows = graph.neighbors(seeds, EXPANSION_EDGE_TYPES, node_filter, limit=pool * 4)
         seed_rank = {s: r for r, s in enumerate(seeds)}
         base_rank: dict[str, int] = {}
         for ranking in (vector_ids, text_ids):
@@ -121,8 +145,13 @@ def hybrid_search(
             session_id=session_id,
             valid_at_ts=node_filter.valid_at_ts,
         )
-        session_ids = graph.recent_in_session(session_filter, pool)
+        with timer.step("session"):
+            if index is not None:
+                session_ids = index.recent(index.mask(session_filter), pool)
+            else:
+                session_ids = graph.recent_in_session(session_filter, pool)
 
+    fusion_started = time.perf_counter()
     fused = reciprocal_rank_fusion(
         [vector_ids, text_ids, graph_ids, session_ids],
         weights=[
@@ -133,12 +162,15 @@ def hybrid_search(
         ],
         k=config.rrf_k,
     )
-    candidates, nodes = _fetch_candidates(
-        graph, fused, pool if mode == "fine" else top_k, include_topics
-    )
+    timer.ms["fusion"] = (time.perf_counter() - fusion_started) * 1000.0
+    with timer.step("fetch"):
+        candidates, nodes = _fetch_candidates(
+            graph, fused, pool if mode == "fine" else top_k, include_topics
+        )
     if mode == "fine":
-        embeddings = {i: p["embedding"] for i, p in nodes.items() if p.get("embedding")}
-        candidates = mmr_diversify(candidates, embeddings, top_k, lambda_=config.mmr_lambda)
+        with timer.step("mmr"):
+            embeddings = {i: p["embedding"] for i, p in nodes.items() if p.get("embedding")}
+            candidates = mmr_diversify(candidates, embeddings, top_k, lambda_=config.mmr_lambda)
     logger.debug(
         "hybrid search: %d vector, %d text, %d graph, %d session -> %d",
         len(vector_ids),

@@ -1,0 +1,387 @@
+"""An in-process index of one cube: exact / HNSW vectors and BM25, with the search filters.
+
+The graph store's vector and full-text indexes are global: a cube's search asks them for many
+more hits than it needs and drops other cubes' (and filtered-out) nodes, and falls back to exact
+scans of the cube when that is not enough. Its cost grows with the cube and with every other
+tenant of the database. This index holds just one cube, so a search costs what the cube's
+matches cost:
+
+* vectors: a float32 matrix (normalised, so a dot product is the cosine). Up to
+  :data:`HNSW_MIN` candidate vectors a search is one exact matrix-vector product; above it an
+  HNSW graph over 8-bit scalar-quantised codes (faiss) proposes candidates inside the filter
+  (a bitmap selector), which are re-scored exactly from the float32 matrix. The graph adds about
+  a third of the raw vectors' size (codes 1/4, links about 1/12); the matrix grows by 1/8 at a
+  time, so the whole stays within 1.5x of the raw vectors.
+* text: an inverted index (term -> positions, term frequencies) scored by BM25 with the cube's
+  own statistics; the query terms are those of :func:`retrieval.fulltext_query`, and documents
+  are tokenised the same way.
+* filters: per-position status, memory type, session and validity, compared in numpy, so the
+  :class:`NodeFilter` of a search applies exactly as the Cypher ``WHERE`` did.
+
+Positions are append-only: an update appends a new position and retires the old one; retired
+positions are dropped by compaction once they are a quarter of the index. The index knows nothing
+of the store; :mod:`cube_index_sync` keeps it in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from memos.graph_dbs import NodeFilter
+from memos.memories.textual.retrieval import STOPWORDS
+
+logger = logging.getLogger(__name__)
+
+# Candidate vectors (after filtering) from which the HNSW graph is used instead of an exact scan.
+HNSW_MIN = 20_000
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 128
+# Compaction when retired positions are at least this share of all positions.
+COMPACT_SHARE = 0.25
+# Lucene's BM25 defaults.
+BM25_K1 = 1.2
+BM25_B = 0.75
+_GROWTH = 1.125
+_MIN_CAPACITY = 256
+
+_TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
+_NON_ALNUM_RE = re.compile(r"[^\w]|_", re.UNICODE)
+
+
+def doc_terms(text: str) -> list[str]:
+    """A document's terms, normalised like the query terms of ``retrieval.fulltext_query``."""
+    out: list[str] = []
+    for raw in _TOKEN_RE.findall(text.lower()):
+        token = raw[:-2] if raw.endswith("'s") else raw
+        token = _NON_ALNUM_RE.sub("", token.replace("'", ""))
+        if token:
+            out.append(token)
+    return out
+
+
+def query_terms(lucene_query: str) -> list[str]:
+    """The terms of a query built by ``retrieval.fulltext_query`` (``a OR b OR c``)."""
+    terms = [t for t in lucene_query.split(" OR ") if t and t not in STOPWORDS]
+    return list(dict.fromkeys(terms))
+
+
+class _Codes:
+    """Small integer codes for the distinct values of one string property (``None`` is -1)."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def code(self, value: Any) -> int:
+        if value is None:
+            return -1
+        return self._codes.setdefault(str(value), len(self._codes))
+
+    def lookup(self, values: Iterable[str]) -> list[int]:
+        return [self._codes[v] for v in values if v in self._codes]
+
+
+def _ts(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+class CubeIndex:
+    """Vectors, BM25 postings and filter fields of one cube's nodes, by append-only position."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self._ids: list[str] = []
+        self._created: list[str] = []  # created_at by position (ISO text sorts by time)
+        self._pos: dict[str, int] = {}
+        self._n = 0
+        self._cap = 0
+        self._vecs = np.zeros((0, dimension), dtype=np.float32)
+        self._alive = np.zeros(0, dtype=bool)
+        self._has_vec = np.zeros(0, dtype=bool)
+        self._status = np.zeros(0, dtype=np.int32)
+        self._mtype = np.zeros(0, dtype=np.int32)
+        self._session = np.zeros(0, dtype=np.int32)
+        self._valid = np.zeros(0, dtype=np.float64)
+        self._invalid = np.zeros(0, dtype=np.float64)
+        self._doclen = np.zeros(0, dtype=np.float32)
+        self._status_codes = _Codes()
+        self._mtype_codes = _Codes()
+        self._session_codes = _Codes()
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._hnsw: Any = None
+        self._hnsw_n = 0
+
+    # -- size -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._pos
+
+    def ids(self) -> set[str]:
+        """The ids of the live nodes."""
+        return set(self._pos)
+
+    def vector_bytes(self) -> dict[str, int]:
+        """Bytes of the raw live vectors and of what the index holds for them."""
+        raw = int(self._has_vec[: self._n][self._alive[: self._n]].sum()) * self.dimension * 4
+        held = int(self._vecs.nbytes)
+        if self._hnsw is not None:
+            import faiss
+
+            held += int(faiss.serialize_index(self._hnsw).nbytes)
+        return {"raw": raw, "held": held}
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _grow(self, need: int) -> None:
+        if need <= self._cap:
+            return
+        cap = max(need, int(self._cap * _GROWTH) + 1, _MIN_CAPACITY)
+
+        def grown(old: np.ndarray, fill: Any = 0) -> np.ndarray:
+            new = np.full((cap, *old.shape[1:]), fill, dtype=old.dtype)
+            new[: self._n] = old[: self._n]
+            return new
+
+        self._vecs = grown(self._vecs)
+        self._alive = grown(self._alive, False)
+        self._has_vec = grown(self._has_vec, False)
+        self._status = grown(self._status, -1)
+        self._mtype = grown(self._mtype, -1)
+        self._session = grown(self._session, -1)
+        self._valid = grown(self._valid, math.nan)
+        self._invalid = grown(self._invalid, math.nan)
+        self._doclen = grown(self._doclen)
+        self._cap = cap
+
+    def upsert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Add or replace nodes from index rows (``id``, ``embedding``, ``memory``, filters)."""
+        if not rows:
+            return
+        self._grow(self._n + len(rows))
+        for row in rows:
+            node_id = str(row["id"])
+            self._retire(node_id)
+            p = self._n
+            self._n += 1
+            self._ids.append(node_id)
+            self._created.append(str(row.get("created_at") or ""))
+            self._pos[node_id] = p
+            self._alive[p] = True
+            vector = row.get("embedding")
+            if vector is not None and len(vector) == self.dimension:
+                v = np.asarray(vector, dtype=np.float32)
+                norm = float(np.linalg.norm(v))
+                if norm > 0:
+                    self._vecs[p] = v / norm
+                    self._has_vec[p] = True
+            self._status[p] = self._status_codes.code(row.get("status"))
+            self._mtype[p] = self._mtype_codes.code(row.get("memory_type"))
+            self._session[p] = self._session_codes.code(row.get("session_id"))
+            self._valid[p] = _ts(row.get("valid_at_ts"))
+            self._invalid[p] = _ts(row.get("invalid_at_ts"))
+            terms = doc_terms(str(row.get("memory") or ""))
+            self._doclen[p] = len(terms)
+            counts: dict[str, int] = {}
+            for term in terms:
+                counts[term] = counts.get(term, 0) + 1
+            for term, tf in counts.items():
+                posting = self._postings.get(term)
+                if posting is None:
+                    posting = self._postings[term] = (array("i"), array("f"))
+                posting[0].append(p)
+                posting[1].append(float(tf))
+
+    def remove(self, ids: Iterable[str]) -> None:
+        """Drop these nodes (unknown ids are ignored)."""
+        for node_id in ids:
+            self._retire(node_id)
+        self.maybe_compact()
+
+    def _retire(self, node_id: str) -> None:
+        p = self._pos.pop(node_id, None)
+        if p is not None:
+            self._alive[p] = False
+
+    def maybe_compact(self) -> None:
+        """Rewrite the index without retired positions once they are a large share."""
+        dead = self._n - len(self._pos)
+        if self._n < _MIN_CAPACITY or dead < COMPACT_SHARE * self._n:
+            return
+        keep = np.flatnonzero(self._alive[: self._n])
+        remap = np.full(self._n, -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        n = len(keep)
+
+        def packed(old: np.ndarray) -> np.ndarray:
+            return old[keep].copy()
+
+        self._vecs = packed(self._vecs[: self._n])
+        self._alive = packed(self._alive[: self._n])
+        self._has_vec = packed(self._has_vec[: self._n])
+        self._status = packed(self._status[: self._n])
+        self._mtype = packed(self._mtype[: self._n])
+        self._session = packed(self._session[: self._n])
+        self._valid = packed(self._valid[: self._n])
+        self._invalid = packed(self._invalid[: self._n])
+        self._doclen = packed(self._doclen[: self._n])
+        self._ids = [self._ids[int(p)] for p in keep]
+        self._created = [self._created[int(p)] for p in keep]
+        self._pos = {node_id: i for i, node_id in enumerate(self._ids)}
+        postings: dict[str, tuple[array[int], array[float]]] = {}
+        for term, (pos, tf) in self._postings.items():
+            old = np.frombuffer(pos, dtype=np.int32) if len(pos) else np.zeros(0, np.int32)
+            new = remap[old]
+            live = new >= 0
+            if live.any():
+                tfs = np.frombuffer(tf, dtype=np.float32)[live]
+                postings[term] = (array("i", new[live].astype(np.int32)), array("f", tfs))
+        self._postings = postings
+        self._n = self._cap = n
+        self._hnsw, self._hnsw_n = None, 0
+        logger.debug("cube index compacted to %d positions", n)
+
+    # -- searching --------------------------------------------------------------------------
+
+    def mask(self, node_filter: NodeFilter) -> np.ndarray:
+        """Which positions are live and pass ``node_filter`` (as ``NodeFilter.compile`` does)."""
+        n = self._n
+        keep = self._alive[:n].copy()
+        if node_filter.statuses is not None:
+            codes = self._status_codes.lookup(node_filter.statuses)
+            keep &= np.isin(self._status[:n], codes)
+        if node_filter.memory_types is not None:
+            codes = self._mtype_codes.lookup(node_filter.memory_types)
+            keep &= np.isin(self._mtype[:n], codes)
+        if node_filter.session_id is not None:
+            keep &= (
+                self._session[:n]
+                == (self._session_codes.lookup([node_filter.session_id]) or [-2])[0]
+            )
+        if node_filter.valid_at_ts is not None:
+            at = float(node_filter.valid_at_ts)
+            with np.errstate(invalid="ignore"):
+                valid, invalid = self._valid[:n], self._invalid[:n]
+                keep &= np.isnan(valid) | (valid <= at)
+                keep &= np.isnan(invalid) | (invalid > at)
+        return keep
+
+    def _top(self, positions: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        if len(positions) > k:
+            # The k best; among scores tied with the k-th, the earliest positions.
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            better = np.flatnonzero(scores > kth)
+            tied = np.flatnonzero(scores == kth)
+            tied = tied[np.argsort(positions[tied], kind="stable")][: k - len(better)]
+            cut = np.concatenate([better, tied])
+            positions, scores = positions[cut], scores[cut]
+        # Best first; equal scores by position (insertion order), so results are deterministic.
+        order = np.lexsort((positions, -scores))
+        return [(self._ids[int(positions[i])], float(scores[i])) for i in order]
+
+    def vector_search(
+        self, vector: Sequence[float], k: int, keep: np.ndarray
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` positions of ``keep`` by cosine, on the store's ``(1 + cos) / 2`` scale."""
+        if k <= 0:
+            return []
+        q = np.asarray(vector, dtype=np.float32)
+        norm = float(np.linalg.norm(q))
+        if norm == 0:
+            return []
+        q = q / norm
+        keep = keep & self._has_vec[: self._n]
+        count = int(keep.sum())
+        if count == 0:
+            return []
+        if count >= HNSW_MIN:
+            found = self._hnsw_candidates(q, k, keep)
+            if len(found) >= min(k, count):
+                scores = self._vecs[found] @ q
+                return [(i, (1.0 + s) / 2.0) for i, s in self._top(found, scores, k)]
+        if count * 2 >= self._n:
+            scores = self._vecs[: self._n] @ q
+            positions = np.flatnonzero(keep)
+            scores = scores[positions]
+        else:
+            positions = np.flatnonzero(keep)
+            scores = self._vecs[positions] @ q
+        return [(i, (1.0 + s) / 2.0) for i, s in self._top(positions, scores, k)]
+
+    def _hnsw_candidates(self, q: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
+        import faiss
+
+        if self._hnsw is None:
+            self._build_hnsw()
+        if self._hnsw_n < self._n:
+            self._hnsw.add(self._vecs[self._hnsw_n : self._n])
+            self._hnsw_n = self._n
+        bits = np.packbits(keep, bitorder="little")
+        fetch = max(4 * k, 40)
+        params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+            sel=faiss.IDSelectorBitmap(self._n, faiss.swig_ptr(bits)),
+            efSearch=max(HNSW_EF_SEARCH, fetch),
+        )
+        _, found = self._hnsw.search(q[None, :], fetch, params=params)
+        return np.asarray(found[0][found[0] >= 0], dtype=np.int64)
+
+    def _build_hnsw(self) -> None:
+        import faiss
+
+        index = faiss.IndexHNSWSQ(
+            self.dimension,
+            faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]  # the stubs lag the API
+            HNSW_M,
+            faiss.METRIC_INNER_PRODUCT,
+        )
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        live = self._vecs[: self._n]
+        # Quantiser ranges from the vectors themselves (a sample is enough, and cheaper).
+        step = max(1, self._n // 20_000)
+        index.train(np.ascontiguousarray(live[::step]))
+        index.add(live)
+        self._hnsw, self._hnsw_n = index, self._n
+        logger.info("cube index: HNSW over %d vectors built", self._n)
+
+    def recent(self, keep: np.ndarray, limit: int) -> list[str]:
+        """Ids of the ``limit`` most recently created positions of ``keep`` (session context)."""
+        positions = np.flatnonzero(keep)
+        ordered = sorted(positions.tolist(), key=lambda p: self._created[p], reverse=True)
+        return [self._ids[p] for p in ordered[:limit]]
+
+    def text_search(self, lucene_query: str, k: int, keep: np.ndarray) -> list[tuple[str, float]]:
+        """Top ``k`` positions of ``keep`` matching any query term, by BM25 (cube statistics)."""
+        terms = query_terms(lucene_query)
+        if k <= 0 or not terms or not self._pos:
+            return []
+        n = self._n
+        alive = self._alive[:n]
+        docs = len(self._pos)
+        avgdl = float(self._doclen[:n][alive].mean()) or 1.0
+        scores = np.zeros(n, dtype=np.float32)
+        for term in terms:
+            posting = self._postings.get(term)
+            if posting is None or not len(posting[0]):
+                continue
+            pos = np.frombuffer(posting[0], dtype=np.int32)
+            live = alive[pos]
+            df = int(live.sum())
+            if df == 0:
+                continue
+            idf = math.log(1.0 + (docs - df + 0.5) / (df + 0.5))
+            tf = np.frombuffer(posting[1], dtype=np.float32)
+            norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._doclen[pos] / avgdl)
+            weight = idf * tf / (tf + norm)
+            # A position appears once per term's posting, so plain fancy-index addition is exact.
+            scores[pos[live]] += weight[live]
+        positions = np.flatnonzero((scores > 0) & keep)
+        return self._top(positions, scores[positions], k)

@@ -1,0 +1,254 @@
+"""The in-process cube index: its own behaviour, and kept in step with the real graph store."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from memos.graph_dbs import GraphStore, NodeFilter
+from memos.memories.textual import cube_index, cube_index_sync
+from memos.memories.textual.cube_index import CubeIndex, doc_terms, query_terms
+from memos.memories.textual.retrieval import fulltext_query
+from memos.memories.textual.tree import TreeTextMemory
+from tests.memories.textual.test_tree import chat_item
+
+DIM = 16
+ALL = NodeFilter(statuses=None)
+
+
+def unit(seed: int, dim: int = DIM) -> list[float]:
+    rng = random.Random(seed)
+    raw = [rng.gauss(0.0, 1.0) for _ in range(dim)]
+    norm = math.sqrt(sum(x * x for x in raw))
+    return [x / norm for x in raw]
+
+
+def row(i: int, text: str = "", **props: Any) -> dict[str, Any]:
+    base = {"id": f"n{i}", "embedding": unit(i), "memory": text or f"memory number {i}"}
+    base.update(status="activated", memory_type="LongTermMemory")
+    base.update(props)
+    return base
+
+
+def exact_order(index: CubeIndex, query: list[float], ids: list[str]) -> list[str]:
+    q = np.asarray(query)
+    scored = [(-float(np.dot(unit(int(i[1:])), q)), i) for i in ids]
+    return [i for _, i in sorted(scored)]
+
+
+# -- the index alone ------------------------------------------------------------------------
+
+
+def test_tokenisation_matches_the_query_builder() -> None:
+    terms = ["caroline", "dog", "walking", "melanie"]
+    assert doc_terms("Caroline's dog-walking, Melanie!") == terms
+    assert query_terms(fulltext_query("What did Caroline's dog eat?")) == ["caroline", "dog", "eat"]
+
+
+def test_vector_search_is_exact_and_follows_upsert_and_remove() -> None:
+    index = CubeIndex(DIM)
+    index.upsert([row(i) for i in range(50)])
+    query = unit(7)
+    hits = index.vector_search(query, 5, index.mask(ALL))
+    assert [h[0] for h in hits] == exact_order(index, query, [f"n{i}" for i in range(50)])[:5]
+    assert hits[0][0] == "n7" and hits[0][1] == pytest.approx(1.0, abs=1e-6)
+    index.remove(["n7"])
+    assert "n7" not in [h[0] for h in index.vector_search(query, 5, index.mask(ALL))]
+    # An update moves the node: its vector is now another seed's.
+    index.upsert([row(3, embedding=unit(7))])
+    assert index.vector_search(query, 1, index.mask(ALL))[0][0] == "n3"
+    assert len(index) == 49
+
+
+def test_filters_apply_exactly() -> None:
+    index = CubeIndex(DIM)
+    index.upsert(
+        [
+            row(0, status="archived"),
+            row(1, memory_type="WorkingMemory"),
+            row(2, session_id="s1"),
+            row(3, valid_at_ts=100.0),
+            row(4, invalid_at_ts=50.0),
+            row(5, status=None),
+            row(6),
+        ]
+    )
+
+    def ids(node_filter: NodeFilter) -> set[str]:
+        keep = index.mask(node_filter)
+        return {h[0] for h in index.vector_search(unit(0), 10, keep)}
+
+    assert ids(ALL) == {f"n{i}" for i in range(7)}
+    assert ids(NodeFilter()) == {"n1", "n2", "n3", "n4", "n6"}
+    assert ids(NodeFilter(statuses=("archived",))) == {"n0"}
+    assert ids(NodeFilter(memory_types=("WorkingMemory",))) == {"n1"}
+    assert ids(NodeFilter(memory_types=("UserMemory",))) == set()
+    assert ids(NodeFilter(session_id="s1")) == {"n2"}
+    assert ids(NodeFilter(session_id="nope")) == set()
+    assert ids(NodeFilter(valid_at_ts=75.0)) == {"n1", "n2", "n6"}
+    assert ids(NodeFilter(valid_at_ts=150.0)) == {"n1", "n2", "n3", "n6"}
+    text = index.text_search("memory", 10, index.mask(NodeFilter(session_id="s1")))
+    assert [h[0] for h in text] == ["n2"]
+
+
+def test_bm25_ranks_by_term_weight_and_ignores_removed_nodes() -> None:
+    index = CubeIndex(DIM)
+    index.upsert(
+        [
+            row(0, "tulips tulips in the garden"),
+            row(1, "a garden"),
+            row(2, "tulips"),
+            row(3, "nothing relevant at all here"),
+        ]
+    )
+    hits = index.text_search("tulips OR garden", 10, index.mask(ALL))
+    assert [h[0] for h in hits][:1] == ["n0"] and {h[0] for h in hits} == {"n0", "n1", "n2"}
+    assert index.text_search("absent", 10, index.mask(ALL)) == []
+    index.remove(["n0"])
+    index.upsert([row(2, "roses")])
+    assert [h[0] for h in index.text_search("tulips OR garden", 10, index.mask(ALL))] == ["n1"]
+
+
+def test_compaction_keeps_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = CubeIndex(DIM)
+    index.upsert([row(i, f"word{i % 7} common") for i in range(400)])
+    before_v = index.vector_search(unit(3), 10, index.mask(ALL))
+    before_t = index.text_search("word3 OR common", 10, index.mask(ALL))
+    index.remove([f"n{i}" for i in range(400) if i % 7 not in (3,) and i % 2 == 0])
+    assert index._n == len(index)  # compacted: every retired position dropped
+    after_v = [h for h in index.vector_search(unit(3), 10, index.mask(ALL))]
+    assert after_v[0] == before_v[0]
+    after_t = index.text_search("word3 OR common", 10, index.mask(ALL))
+    assert {h[0] for h in after_t} <= index.ids()
+    assert after_t[0][0] == before_t[0][0]
+
+
+def test_hnsw_path_agrees_with_exact_and_respects_the_filter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cube_index, "HNSW_MIN", 200)
+    dim = 384  # the embedder's: the HNSW links are small next to such vectors
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((40, dim))
+    vectors = centers[rng.integers(0, 40, 3000)] + 0.3 * rng.standard_normal((3000, dim))
+    index = CubeIndex(dim)
+    statuses = ["activated" if i % 3 else "archived" for i in range(3000)]
+    index.upsert(
+        [
+            {"id": f"n{i}", "embedding": v.tolist(), "memory": "m", "status": s}
+            for i, (v, s) in enumerate(zip(vectors, statuses, strict=True))
+        ]
+    )
+    keep = index.mask(NodeFilter())
+    recall = []
+    for qi in range(20):
+        query = vectors[qi * 7] + 0.05 * rng.standard_normal(dim)
+        hnsw = index.vector_search(query.tolist(), 10, keep)
+        assert index._hnsw is not None
+        assert all(statuses[int(i[1:])] == "activated" for i, _ in hnsw)
+        normed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        scores = normed @ (query / np.linalg.norm(query))
+        scores[~keep] = -np.inf
+        exact = {f"n{i}" for i in np.argsort(-scores)[:10]}
+        recall.append(len(exact & {i for i, _ in hnsw}) / 10)
+    assert np.mean(recall) >= 0.9
+    sizes = index.vector_bytes()
+    assert sizes["held"] <= 1.5 * sizes["raw"]
+
+
+# -- kept in step with the store ------------------------------------------------------------
+
+
+def _ids_in_store(memory: TreeTextMemory) -> set[str]:
+    return {p["id"] for page in memory.graph.iter_node_pages() for p in page}
+
+
+def _index(memory: TreeTextMemory) -> CubeIndex:
+    return cube_index_sync.synced_index(memory.graph)
+
+
+@pytest.mark.services
+def test_index_follows_add_update_delete_and_archive(make_memory: Any) -> None:
+    memory = make_memory()
+    ids = memory.add([chat_item(f"Alice grew {n} tulips", f"m{n}") for n in range(6)])
+    assert memory.search("tulips", 3)
+    assert _index(memory).ids() == _ids_in_store(memory) == set(ids)
+    memory.update(ids[0], "Alice now grows orchids in the greenhouse")
+    assert memory.search("orchids greenhouse", 1)[0].id == ids[0]
+    memory.delete([ids[1]])
+    assert ids[1] not in _index(memory)
+    # Archiving (what reorganisation does) through the graph, not the memory object.
+    memory.graph.upsert_nodes([{**memory.graph.get_node(ids[2]), "status": "archived"}])
+    assert ids[2] not in {m.id for m in memory.search("tulips", 10)}
+    assert {m.id for m in memory.search("tulips", 10, filter={"status": "archived"})} == {ids[2]}
+    memory.delete_all()
+    assert len(_index(memory)) == 0 and memory.search("tulips", 3) == []
+
+
+@pytest.mark.services
+def test_second_writer_and_late_commit_are_caught_up(
+    make_memory: Any, tree_store: tuple[GraphStore, Any]
+) -> None:
+    memory = make_memory()
+    memory.add([chat_item("Bob repairs bicycles", "m1")])
+    assert memory.search("bicycles", 1)
+    # Another writer (a second store connection, as another worker would have).
+    _, graph_db = tree_store
+    other = GraphStore(graph_db)
+    try:
+        graph = other.for_cube(memory.cube_id, "alice")
+        graph.create_nodes([row(99, "Bob also restores canoes", embedding=unit(99, 384))])
+        assert "n99" in _index(memory)
+        # A transaction that logged before this reader's last check but committed after it:
+        # its entry is older than the check, and must still be found.
+        entry = cube_index_sync._registry[cube_index_sync._key(memory.graph)]
+        entry.checked_at = time.time() + 20.0
+        graph.create_nodes([row(98, "Bob sails kayaks", embedding=unit(98, 384))])
+        assert "n98" in _index(memory)
+        index = _index(memory)
+        assert [i for i, _ in index.text_search("kayaks", 3, index.mask(ALL))] == ["n98"]
+    finally:
+        other.close()
+
+
+@pytest.mark.services
+def test_restart_and_long_idle_rebuild(make_memory: Any) -> None:
+    memory = make_memory()
+    ids = memory.add([chat_item(f"Carol visited city {n}", f"m{n}") for n in range(5)])
+    first = [m.id for m in memory.search("Carol city 3", 5)]
+    cube_index_sync.forget(memory.graph)  # a fresh process: built lazily on the next search
+    assert [m.id for m in memory.search("Carol city 3", 5)] == first
+    entry = cube_index_sync._registry[cube_index_sync._key(memory.graph)]
+    entry.checked_at -= 10 * 3600  # idle longer than the change log is kept
+    memory.graph.delete_nodes([ids[0]])
+    assert _index(memory).ids() == set(ids[1:])
+
+
+@pytest.mark.services
+def test_same_results_as_the_global_index_path(make_memory: Any) -> None:
+    cube = f"test-equal-{time.time_ns()}"
+    indexed = make_memory(cube_id=cube)
+    plain = make_memory(cube_id=cube, cube_index=False)
+    texts = [
+        "Dana adopted a grey cat named Pixel",
+        "Dana runs a marathon every spring",
+        "Eli bakes sourdough bread on Sundays",
+        "Eli fixed the roof after the storm",
+        "Fay studies volcanoes in Iceland",
+        "Fay plays the cello in an orchestra",
+        "Gus collects vintage postcards",
+        "Gus learned to fly a small plane",
+    ]
+    indexed.add([chat_item(t, f"m{i}") for i, t in enumerate(texts)])
+    for query in ("Which pet did Dana adopt?", "volcanoes", "What does Eli bake?", "plane"):
+        for top_k in (1, 3):
+            got = [m.id for m in indexed.search(query, top_k)]
+            want = [m.id for m in plain.search(query, top_k)]
+            assert got == want, query
+    got = indexed.search("cello orchestra", 2, memory_type="WorkingMemory")
+    assert got == plain.search("cello orchestra", 2, memory_type="WorkingMemory") == []
