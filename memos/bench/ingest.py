@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memos.bench import peers
 from memos.bench.common import (
     LOCOMO,
     finite_positive,
@@ -28,6 +29,7 @@ from memos.bench.common import (
     progress,
     ratio,
 )
+from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_sessions
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--turns", type=int, default=None, help="turns to ingest (default 2000, quick 300)"
     )
+    peers.add_peers_argument(parser)
 
 
 def _turn_budget(args: argparse.Namespace) -> int:
@@ -72,6 +75,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest through the daemon, embed in process, verify the store; print and return."""
     from memos.bench.harness import MOSHarness
 
+    wanted_peers = peers.requested(args)
+    if wanted_peers:
+        mem0_peer.require()
     result: dict[str, Any] = {"machine": machine()}
     sessions, source = load_sessions(Path(args.data), _turn_budget(args))
     turns = sum(len(s.messages) for s in sessions)
@@ -106,6 +112,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         embedder = harness.embedder
     # After the stack has stopped, so its idle processes take nothing from the baseline.
     embed_tps = embed_baseline(embedder, texts)
+    if "mem0" in wanted_peers:  # the same sessions into mem0, also after the stack stopped
+        result["peers"] = {"mem0": mem0_peer.ingest(sessions)}
     daemon_tps = turns / elapsed
     result.update(
         {
@@ -131,6 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
              result["duplicated"]],
             ["embedder only (in process)", result["embedder_turns_per_s"], "-", "-", "-"],
             ["ratio daemon / embedder", result["ratio_daemon_to_embedder"], "", "", ""],
+            *mem0_peer.ingest_rows(result),
         ],
     )  # fmt: skip
     return result
@@ -138,7 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def check(result: dict[str, Any]) -> list[str]:
     """Failures of the suite's sanity checks (empty when it passed)."""
-    failures = []
+    failures = mem0_peer.check_ingest(result)
     if result.get("lost") != 0:
         failures.append(f"ingest lost {result.get('lost')} memories (must be 0)")
     if result.get("duplicated") != 0:

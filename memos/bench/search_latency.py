@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from memos.bench import peers
 from memos.bench.common import (
     LOCOMO,
     finite_positive,
@@ -34,6 +35,7 @@ from memos.bench.common import (
     progress,
     ratio,
 )
+from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_questions
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, default=None, help="timed queries per size")
     parser.add_argument("--adds", type=int, default=None, help="timed adds per path")
     parser.add_argument("--top-k", type=int, default=10)
+    peers.add_peers_argument(parser)
 
 
 def cube_items(path: Path, n: int) -> list[dict[str, Any]]:
@@ -131,6 +134,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the cubes, time search and add both ways, print a table and return the numbers."""
     from memos.bench.harness import MOSHarness
 
+    wanted_peers = peers.requested(args)
+    if wanted_peers:
+        mem0_peer.require()
     sizes = sorted(_sizes(args))
     n_queries, n_adds = _counts(args)
     data = Path(args.data)
@@ -144,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     questions = load_questions(data, n_queries + 5)
     items = cube_items(data, sizes[-1])
-    with MOSHarness() as harness:
+    with MOSHarness() as harness, mem0_peer.search_latency_peer(wanted_peers) as peer:
         embedder = harness.embedder
         embedder.embed(["warm-up"])  # the model loads on first use: keep it out of the rate
         started = time.perf_counter()
@@ -159,6 +165,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["embed_texts_per_s"] = round(len(items) / (time.perf_counter() - started), 1)
         for size in sizes:
             result["sizes"][str(size)] = _one_size(harness, items[:size], questions, args.top_k)
+            if peer is not None:  # mem0 on the same texts and queries, right after ours
+                result["sizes"][str(size)]["mem0"] = peer.measure(items[:size], questions,
+                                                                  args.top_k)  # fmt: skip
         result["add"] = _add_latency(harness, n_adds)
     _report(result)
     return result
@@ -268,6 +277,7 @@ def _report(result: dict[str, Any]) -> None:
             rows.append([f"search {size}", path, p["p50_ms"], p["p95_ms"], p["p99_ms"], ""])
         rows.append([f"search {size}", "daemon/direct", r["ratio_p50"], r["ratio_p95"],
                      r["ratio_p99"], f"{r['insert_nodes_per_s']:.0f} nodes/s insert"])  # fmt: skip
+    rows += mem0_peer.search_rows(result)
     add = result["add"]
     for path in ("direct", "daemon"):
         p = add[path]
@@ -292,6 +302,7 @@ def check(result: dict[str, Any]) -> list[str]:
                 failures.append(f"search-latency {size} {key} is {r.get(key)!r}")
     if not result.get("sizes"):
         failures.append("search-latency measured no cube size")
+    failures += mem0_peer.check_search(result)
     add = result.get("add", {})
     for key in ("ratio_p50", "ratio_p95"):
         if not finite_positive(add.get(key)):
