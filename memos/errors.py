@@ -19,6 +19,7 @@ layer, so callers can catch as broadly or as narrowly as they need::
     │   └── KVCacheCompatibilityError       a KV cache built by another model or tokenizer
     ├── ExtractionError                  the MemReader could not turn input into memories
     ├── AccessDeniedError                a user touched a cube they do not own and was not shared
+    ├── PeerUnavailableError             a benchmark peer (mem0) is not installed or not allowed
     └── SchedulerError                   the event bus or daemon failed
         ├── EventValidationError            an event is malformed or too large
         ├── EventTimeoutError               no result in time (the event is still tracked)
@@ -155,3 +156,8 @@ class CubeLockBusyError(SchedulerError):
             f"cube {cube_id!r} is locked by another worker (waited {waited_s:g} s); "
             "the run will be retried later"
         )
+
+
+class PeerUnavailableError(MemOSError):
+    """A benchmark peer (``--peers mem0``) cannot run: its optional extra is missing or it was
+    configured in a way the comparison does not allow (telemetry on, an LLM call)."""

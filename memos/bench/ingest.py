@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memos.bench import peers
 from memos.bench.common import (
     LOCOMO,
     finite_positive,
@@ -36,6 +37,7 @@ from memos.bench.common import (
     progress,
     ratio,
 )
+from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_sessions
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated numbers of adds the client keeps in flight, one run each "
         "(default 1,8)",
     )
+    peers.add_peers_argument(parser)
 
 
 def _turn_budget(args: argparse.Namespace) -> int:
@@ -165,6 +168,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest through the daemon, embed in process, verify the store; print and return."""
     from memos.bench.harness import MOSHarness
 
+    wanted_peers = peers.requested(args)
+    if wanted_peers:
+        mem0_peer.require()
     result: dict[str, Any] = {"machine": machine()}
     sessions, source = load_sessions(Path(args.data), _turn_budget(args))
     turns = sum(len(s.messages) for s in sessions)
@@ -185,6 +191,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for r in runs.values():
         r["ratio_daemon_to_embedder"] = ratio(r["daemon_turns_per_s"], embed_tps)
     first = runs[str(levels[0])]
+    if "mem0" in wanted_peers:  # the same sessions into mem0, also after the stack stopped
+        result["peers"] = {"mem0": mem0_peer.ingest(sessions)}
     result.update(
         {
             # The first level's figures stay at the top level (earlier results' shape).
@@ -204,6 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ]  # fmt: skip
     rows.append(["embedder only (in process)", result["embedder_turns_per_s"], 1.0, "-", "-", "-",
                  "-"])  # fmt: skip
+    rows += mem0_peer.ingest_rows(result)
     print_table(
         f"ingest ({turns} turns from {source}, {len(sessions)} MOS.add calls per run)",
         ["path", "turns/s", "/ embedder", "memories stored", "lost", "duplicated", "errors"],
@@ -214,7 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def check(result: dict[str, Any]) -> list[str]:
     """Failures of the suite's sanity checks (empty when it passed)."""
-    failures = []
+    failures = mem0_peer.check_ingest(result)
     if result.get("lost") != 0:
         failures.append(f"ingest lost {result.get('lost')} memories (must be 0)")
     if result.get("duplicated") != 0:

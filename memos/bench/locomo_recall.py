@@ -42,7 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from memos.bench import peers
 from memos.bench.common import REPO_ROOT, machine
+from memos.bench.peers import mem0_peer
 from memos.memories.textual.retrieval import keywords, reciprocal_rank_fusion
 from memos.memories.textual.tree_search import DEFAULT_SEARCH
 
@@ -372,6 +374,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fast: search through the store's global indexes instead of the cube index",
     )
+    peers.add_peers_argument(parser)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -384,6 +387,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = sorted(set(systems) - set(ALL_SYSTEMS))
     if unknown:
         raise SystemExit(f"unknown systems {unknown}; choose from {', '.join(ALL_SYSTEMS)}")
+    wanted_peers = peers.requested(args)
+    if wanted_peers:
+        mem0_peer.require()
     limit = args.conversations or (2 if args.quick else None)
     conversations = load_locomo(data, limit)
     if "fast" in systems and _tree_available():
@@ -395,5 +401,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result = evaluate(conversations, systems, tree=tree)
     else:
         result = evaluate(conversations, systems)
+    if "mem0" in wanted_peers:
+        _add_mem0(result, conversations)
     print_table(result)
     return result
+
+
+def _add_mem0(result: dict[str, Any], conversations: list[Conversation]) -> None:
+    """The ``mem0`` row: the same turns as mem0 memories, the same questions and recall@k."""
+    rows, facts = mem0_peer.locomo_rankings(conversations, FETCH)
+    summary = _summarise(rows)
+    summary["seconds"] = facts["seconds"]
+    summary["peer"] = facts
+    result["systems"]["mem0"] = summary

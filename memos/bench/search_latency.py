@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from memos.bench import daemon_hops
+from memos.bench import daemon_hops, peers
 from memos.bench.common import (
     LOCOMO,
     finite_positive,
@@ -46,6 +46,7 @@ from memos.bench.common import (
     progress,
     ratio,
 )
+from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_questions
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant-size", type=int, default=100, help="memories per tenant cube")
     parser.add_argument("--no-daemon", action="store_true", help="time direct searches only")
     parser.add_argument("--no-add", action="store_true", help="skip the add timings")
+    peers.add_peers_argument(parser)
 
 
 def cube_items(path: Path, n: int) -> list[dict[str, Any]]:
@@ -153,6 +155,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from memos.bench.harness import MOSHarness
     from memos.bench.search_scale import embed_cached, tenant_shape
 
+    wanted_peers = peers.requested(args)
+    if wanted_peers:
+        mem0_peer.require()
     sizes = sorted(_sizes(args))
     n_queries, n_adds = _counts(args)
     data = Path(args.data)
@@ -166,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     questions = load_questions(data, n_queries + 5)
     items = cube_items(data, sizes[-1])
-    with MOSHarness() as harness:
+    with MOSHarness() as harness, mem0_peer.search_latency_peer(wanted_peers) as peer:
         embedder = harness.embedder
         embedder.embed(["warm-up"])  # the model loads on first use: keep it out of the rate
         started = time.perf_counter()
@@ -186,6 +191,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["sizes"][str(size)] = _one_size(
                 harness, items[:size], questions, args.top_k, args
             )
+            if peer is not None:  # mem0 on the same texts and queries, right after ours
+                result["sizes"][str(size)]["mem0"] = peer.measure(
+                    items[:size], questions, args.top_k
+                )
         if not args.no_add:
             result["add"] = _add_latency(harness, n_adds)
     _report(result)
@@ -336,6 +345,7 @@ def _report(result: dict[str, Any]) -> None:
             note = f"{r['insert_nodes_per_s']:.0f} nodes/s insert"
             rows.append([f"search {size}", "daemon/direct", r["ratio_p50"], r["ratio_p95"],
                          r["ratio_p99"], note])  # fmt: skip
+    rows += mem0_peer.search_rows(result)
     add = result.get("add")
     if add:
         for path in ("direct", "daemon"):
@@ -403,6 +413,7 @@ def check(result: dict[str, Any]) -> list[str]:
             failures.append(f"search-latency {size} measured no direct search")
     if not result.get("sizes"):
         failures.append("search-latency measured no cube size")
+    failures += mem0_peer.check_search(result)
     add: dict[str, Any] = result.get("add") or {}
     for key in ("ratio_p50", "ratio_p95") if "add" in result else ():
         if not finite_positive(add.get(key)):
