@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import shutil
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memos.bench.common import machine
+from memos.bench.private_store import PrivateGraphStore
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +150,9 @@ def _rss_kib() -> int:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the cube, reorganise it three times, print a table and return the numbers."""
     from memos.configs.embedder import EmbedderConfigFactory
-    from memos.configs.graph_db import GraphDBConfigFactory
     from memos.configs.memory import TreeTextMemoryConfig
     from memos.configs.organize import ReorganizeConfig
-    from memos.embedded.stack import EmbeddedStack
     from memos.embedders.factory import EmbedderFactory
-    from memos.graph_dbs import GraphStore
     from memos.memories.textual.organize import reorganize_cube
     from memos.memories.textual.tree import TreeTextMemory
 
@@ -165,30 +161,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder = EmbedderFactory.from_config(
         EmbedderConfigFactory(backend="sentence_transformer", config={})
     )
-    home = Path(tempfile.mkdtemp(prefix="memos-bench-reorg-"))
-    stack = EmbeddedStack(home=home / "stack")
     result: dict[str, Any] = {"size": len(rows), "machine": machine()}
-    try:
-        arcade = stack.up().arcadedb
-        graph_db = GraphDBConfigFactory(
-            backend="arcadedb",
-            config={
-                "uri": arcade.bolt_url,
-                "http_url": arcade.http_url,
-                "user": arcade.user,
-                "password": arcade.password,
-                "db_name": arcade.database,
-                "embedding_dimension": 384,
-            },
-        )
-        store = GraphStore(graph_db)
-        store.setup()
+    with PrivateGraphStore("memos-bench-reorg-") as private:
         memory = TreeTextMemory(
             TreeTextMemoryConfig(
-                cube_id=f"bench-{uuid.uuid4().hex[:8]}", user_id="bench", graph_db=graph_db
+                cube_id=f"bench-{uuid.uuid4().hex[:8]}", user_id="bench", graph_db=private.graph_db
             ),
             embedder=embedder,
-            store=store,
+            store=private.store,
         )
         started = time.perf_counter()
         vectors = embedder.embed([r["memory"] for r in rows])
@@ -220,10 +200,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tracemalloc.stop()
         result["plan_python_peak_mib"] = round(peak / 2**20, 1)
         memory.delete_all()
-        store.close()
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
     _print_table(result)
     return result
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from memos.bench.common import REPO_ROOT, machine
+from memos.bench.private_store import PrivateGraphStore
 
 LOCOMO = REPO_ROOT.parent / "shared" / "data" / "locomo" / "locomo10.json"
 
@@ -86,9 +85,7 @@ def _percentiles(samples_ms: list[float]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark and return its numbers."""
     from memos.configs.embedder import EmbedderConfigFactory
-    from memos.configs.graph_db import GraphDBConfigFactory
     from memos.configs.memory import TreeTextMemoryConfig
-    from memos.embedded.stack import EmbeddedStack
     from memos.embedders.factory import EmbedderFactory
     from memos.graph_dbs import NodeFilter
     from memos.memories.textual.tree import TreeTextMemory
@@ -103,21 +100,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for item, vector in zip(items, vectors, strict=True):
         item["metadata"]["embedding"] = vector
 
-    home = Path(tempfile.mkdtemp(prefix="memos-bench-tree-"))
-    stack = EmbeddedStack(home=home / "stack")
-    try:
-        state = stack.up()
-        arcade = state.arcadedb
-        graph_db = GraphDBConfigFactory(
-            backend="arcadedb",
-            config={
-                "uri": arcade.bolt_url,
-                "http_url": arcade.http_url,
-                "user": arcade.user,
-                "password": arcade.password,
-                "db_name": arcade.database,
-            },
-        )
+    with PrivateGraphStore("memos-bench-tree-") as private:
+        graph_db = private.graph_db
         memory = TreeTextMemory(
             TreeTextMemoryConfig(cube_id=f"bench-{uuid.uuid4().hex[:8]}", graph_db=graph_db),
             embedder=embedder,
@@ -153,9 +137,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         get_all_s = time.perf_counter() - t0
         memory.drop()
         other.drop()
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
 
     return {
         "machine": machine(),

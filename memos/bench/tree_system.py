@@ -8,12 +8,11 @@ its questions are answered.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from memos.bench.private_store import PrivateGraphStore
 
 logger = logging.getLogger(__name__)
 
@@ -27,32 +26,18 @@ class TreeSystem:
     def __init__(self, embedder: Any, *, cube_index: bool = True) -> None:
         self.embedder = embedder
         self.cube_index = cube_index  # false: search through the store's global indexes
-        self._home = Path(tempfile.mkdtemp(prefix="memos-bench-"))
-        self._stack: Any = None
-        self._store: Any = None
-        self._graph_db: Any = None
+        self._private = PrivateGraphStore()
+
+    @property
+    def _store(self) -> Any:
+        return self._private.store
+
+    @property
+    def _graph_db(self) -> Any:
+        return self._private.graph_db
 
     def __enter__(self) -> TreeSystem:
-        from memos.configs.graph_db import GraphDBConfigFactory
-        from memos.embedded.stack import EmbeddedStack
-        from memos.graph_dbs import GraphStore
-
-        self._stack = EmbeddedStack(home=self._home / "stack")
-        state = self._stack.up()
-        arcade = state.arcadedb
-        self._graph_db = GraphDBConfigFactory(
-            backend="arcadedb",
-            config={
-                "uri": arcade.bolt_url,
-                "http_url": arcade.http_url,
-                "user": arcade.user,
-                "password": arcade.password,
-                "db_name": arcade.database,
-                "embedding_dimension": 384,
-            },
-        )
-        self._store = GraphStore(self._graph_db)
-        self._store.setup()
+        self._private.__enter__()
         return self
 
     def __exit__(
@@ -61,13 +46,7 @@ class TreeSystem:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if self._store is not None:
-                self._store.close()
-        finally:
-            if self._stack is not None:
-                self._stack.down()
-            shutil.rmtree(self._home, ignore_errors=True)
+        self._private.close()
 
     def rankings(
         self, sample_id: str, sessions: list[list[Any]], questions: list[str]
