@@ -39,18 +39,14 @@ from typing import Any
 import numpy as np
 
 from memos.bench.common import machine, print_table
+from memos.bench.locomo_data import CATEGORIES, Conversation, Question, Ranked, load_locomo
 from memos.bench.locomo_recall import (
-    CATEGORIES,
     CATEGORY_NAMES,
     DEFAULT_DATA,
     KS,
-    Conversation,
-    Question,
-    Ranked,
     _base_embedder,
     _reader_sessions,
     _summarise,
-    load_locomo,
     recall_at_k,
 )
 from memos.bench.tree_system import SEARCH_TOP_K, TreeSystem

@@ -189,6 +189,8 @@ class StopMethod(StrEnum):
     """It exited within the grace period after SIGTERM (a clean stop)."""
     SIGKILL = "SIGKILL"
     """It ignored SIGTERM for the whole grace period and was killed."""
+    SUPERVISOR = "its supervisor"
+    """Its supervisor stopped it (SIGTERM, then SIGKILL after the grace) when it was stopped."""
     SURVIVED = "survived SIGKILL"
     """It was still there after SIGKILL (uninterruptible sleep, or another owner)."""
 

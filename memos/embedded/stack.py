@@ -185,15 +185,24 @@ class EmbeddedStack:
             supervisors = _live(
                 {k: v for k, v in records.items() if k.startswith(SUPERVISOR_PREFIX)}
             )
+            children = {k: v for k, v in records.items() if not k.startswith(SUPERVISOR_PREFIX)}
             stops: list[procs.ProcessStop] = []
             if supervisors:
+                running = _live(children)
                 stops += procs.stop_all(
                     [(name, pid) for name, pid, _ in supervisors],
                     grace_s=max(grace for _, _, grace in supervisors),
                 )
-            extras = _live(
-                {k: v for k, v in records.items() if not k.startswith(SUPERVISOR_PREFIX)}
-            )
+                # What the supervisors stopped with them is reported too, so the caller sees
+                # every process of the stack go, not only the ones stopped here.
+                still = {pid for _, pid, _ in _live(children)}
+                took_s = max((stop.seconds for stop in stops), default=0.0)
+                stops += [
+                    procs.ProcessStop(name, pid, procs.StopMethod.SUPERVISOR, took_s)
+                    for name, pid, _ in running
+                    if pid not in still
+                ]
+            extras = _live(children)
             if extras:
                 # Workers first: they may still need Redis to acknowledge what they finish.
                 stops += procs.stop_all(

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HANDLER_MODULE = "memos.workers.memory_handlers"
+HANDLER_MODULE = "memos.workers.memory_worker"
 _CHILD_ENV = {
     "OMP_NUM_THREADS": "1",
     "OMP_WAIT_POLICY": "PASSIVE",

@@ -35,6 +35,7 @@ from memos.mem_scheduler.events import parse_event
 from memos.mem_scheduler.idempotency import apply_once
 from memos.observability.logging import event_context
 from memos.workers.handlers import HandlerNotFoundError, get_handler
+from memos.workers.redis_client import worker_redis
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,6 @@ def run_batch(
     body), which reports them. A Redis fault on one event is raised after the others were
     applied, so Celery retries the task: the events already done then only replay.
     """
-    from memos.workers.tasks import worker_redis
-
     config: SchedulerConfig = app.memos_config  # type: ignore[attr-defined]
     if notify_key and not notify_key.startswith(config.keys.notify("")):
         return [

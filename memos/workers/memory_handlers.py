@@ -585,10 +585,6 @@ def register(*, replace: bool = False) -> None:
     """
     for event_type, handler in MEMORY_HANDLERS.items():
         register_handler(event_type, handler, replace=replace)
-    from memos.workers.add_batch import prepare_adds
-    from memos.workers.batching import register_preparer
-
-    register_preparer("add", prepare_adds)  # type: ignore[arg-type]
 
 
 #: The event type each memory handler serves.

@@ -34,7 +34,9 @@ from memos.mem_scheduler.constants import (
 from memos.mem_scheduler.events import EVENT_TYPES, EventResult, parse_event
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
 from memos.observability.logging import event_context
+from memos.workers.batching import run_batch
 from memos.workers.handlers import HandlerNotFoundError, get_handler
+from memos.workers.redis_client import worker_redis
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +70,6 @@ TASK_POLICIES: dict[str, TaskPolicy] = {
 
 #: Faults of the bus itself: worth a Celery retry of the same delivery.
 INFRA_ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
-
-
-def worker_redis(app: Celery) -> redis.Redis:
-    """The worker process's Redis client for idempotency markers, replies and effects."""
-    client = getattr(app, "memos_redis", None)
-    if client is None:
-        config: SchedulerConfig = app.memos_config  # type: ignore[attr-defined]
-        client = redis.Redis.from_url(config.redis_url)
-        app.memos_redis = client  # type: ignore[attr-defined]
-    return client
 
 
 def run_event(
@@ -162,8 +154,6 @@ def _body(name: str, accepted: tuple[str, ...]) -> Callable[..., Any]:
     def batch_body(
         self: Task, entries: list[list[Any]], notify_key: str | None = None
     ) -> list[dict[str, Any]]:
-        from memos.workers.batching import run_batch
-
         return run_batch(self.app, entries, notify_key, accepted, run_event)
 
     chosen: Callable[..., Any] = batch_body if name == TASK_APPLY_BATCH else body

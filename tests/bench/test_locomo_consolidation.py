@@ -21,7 +21,8 @@ from memos.bench.locomo_consolidation import (
     ConsolidationSystem,
     check,
 )
-from memos.bench.locomo_recall import _base_embedder, _reader_sessions, load_locomo
+from memos.bench.locomo_data import load_locomo
+from memos.bench.locomo_recall import _base_embedder, _reader_sessions
 
 # The "lives in" turn that the later "moved to" turn supersedes.
 OLD_RESIDENCE = "D1:7"

@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 from memos.bench.__main__ import main
-from memos.bench.locomo_recall import (
-    HybridIndex,
-    load_locomo,
-    plain_tokens,
-    recall_at_k,
-    turn_document,
-)
+from memos.bench.locomo_data import load_locomo, turn_document
+from memos.bench.locomo_recall import HybridIndex, plain_tokens, recall_at_k
 
 
 def synthetic_sample(sample_id: str) -> dict[str, Any]:

@@ -17,7 +17,8 @@ import pytest
 
 from memos.bench import peers
 from memos.bench.__main__ import main
-from memos.bench.locomo_recall import load_locomo, recall_at_k
+from memos.bench.locomo_data import load_locomo
+from memos.bench.locomo_recall import recall_at_k
 from memos.bench.peers import mem0_peer
 from memos.bench.turns import synthetic_sessions
 from memos.errors import MemOSError, PeerUnavailableError

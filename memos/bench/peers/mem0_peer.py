@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from memos.errors import PeerUnavailableError
 
 if TYPE_CHECKING:
-    from memos.bench.locomo_recall import Conversation, Question, Ranked
+    from memos.bench.locomo_data import Conversation, Question, Ranked
     from memos.bench.turns import Session
 
 MEM0_VERSION = "2.2.1"
@@ -255,7 +255,7 @@ def locomo_rankings(
     dia_id}``; a result cites the turn read back from its metadata. Returns the rankings and
     the run's facts (turns stored, add rate, LLM calls, questions with fewer than 10 turns).
     """
-    from memos.bench.locomo_recall import turn_document
+    from memos.bench.locomo_data import turn_document
 
     rows: list[tuple[Question, Ranked]] = []
     stored = turns = short = 0
