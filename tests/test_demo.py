@@ -101,5 +101,6 @@ def test_the_demo_stops_every_process_it_started(
     demo_run: subprocess.CompletedProcess[str],
 ) -> None:
     stopped = [int(pid) for pid in re.findall(r"^stopped \S+ pid (\d+)", demo_run.stdout, re.M)]
-    assert len(stopped) == 4
+    # The supervisor, the daemon and the worker it stopped, Redis and ArcadeDB.
+    assert len(stopped) == 5
     assert [pid for pid in stopped if _alive(pid)] == []
