@@ -433,20 +433,24 @@ class CubeGraph:
 
     def iter_node_pages(self, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
         """All nodes of the cube in pages ordered by id (bounded memory per page)."""
+        for rows in self._pages(q.ALL_NODES_PAGE, page_size, "listing memory nodes"):
+            yield [row["props"] for row in rows]
+
+    def _pages(self, statement: str, page_size: int, what: str) -> Iterator[list[dict[str, Any]]]:
+        """Rows of a statement paged by node id (``$after`` / ``$limit``), a page at a time.
+
+        Each row must carry the node's ``id``, directly or in ``props``.
+        """
         after = ""
         while True:
-            rows = self._exec.read(
-                q.ALL_NODES_PAGE,
-                self._params(after=after, limit=page_size),
-                "listing memory nodes",
-            )
-            page = [row["props"] for row in rows]
+            page = self._exec.read(statement, self._params(after=after, limit=page_size), what)
             if not page:
                 return
             yield page
             if len(page) < page_size:
                 return
-            after = page[-1]["id"]
+            last = page[-1]
+            after = last["id"] if "id" in last else last["props"]["id"]
 
     def count(self, node_filter: NodeFilter = ANY_NODE) -> int:
         """Number of nodes in the cube matching ``node_filter``."""
@@ -535,19 +539,7 @@ class CubeGraph:
 
     def iter_index_pages(self, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
         """Every node's index row, in pages ordered by id."""
-        after = ""
-        while True:
-            page = self._exec.read(
-                q.INDEX_ROWS_PAGE,
-                self._params(after=after, limit=page_size),
-                "reading index rows",
-            )
-            if not page:
-                return
-            yield page
-            if len(page) < page_size:
-                return
-            after = page[-1]["id"]
+        yield from self._pages(q.INDEX_ROWS_PAGE, page_size, "reading index rows")
 
     # -- edges ------------------------------------------------------------------------------
 
