@@ -143,6 +143,37 @@ def with_timeout(work: Callable[..., T], timeout_s: float) -> Callable[..., T]:
     return wrapped
 
 
+# Values that need no conversion: what properties and scalar columns come back as.
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _is_plain(value: Any) -> bool:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return True
+    if kind is list:
+        # A C-level pass over the element types: a 384-float embedding costs microseconds.
+        return set(map(type, value)) <= _PLAIN_TYPES
+    return False
+
+
 def records(result: neo4j.Result) -> list[dict[str, Any]]:
-    """All records of ``result`` as plain dicts."""
-    return [record.data() for record in result]
+    """All records of ``result`` as plain dicts.
+
+    ``Record.data()`` walks every value recursively in Python to turn graph objects (nodes,
+    relationships, paths) into dicts; for rows of embeddings that walk was most of the time of
+    reading a cube (profiled: 7.9M calls for 20k rows). Records whose values are already plain
+    (scalars, lists of scalars) are taken as they are; any other record goes through
+    ``data()``, so the result is the same.
+    """
+    out: list[dict[str, Any]] = []
+    keys: list[str] | None = None
+    for record in result:
+        values = record.values()
+        if all(map(_is_plain, values)):
+            if keys is None:
+                keys = list(record.keys())
+            out.append(dict(zip(keys, values, strict=True)))
+        else:
+            out.append(record.data())
+    return out

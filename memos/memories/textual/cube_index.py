@@ -168,6 +168,10 @@ class CubeIndex:
         if not rows:
             return
         self._grow(self._n + len(rows))
+        # Vectors are converted and normalised for the whole batch at once (a build reads pages
+        # of thousands of rows; one numpy call per row was a visible part of it).
+        with_vector: list[int] = []
+        vectors: list[Any] = []
         for row in rows:
             node_id = str(row["id"])
             self._retire(node_id)
@@ -179,11 +183,8 @@ class CubeIndex:
             self._alive[p] = True
             vector = row.get("embedding")
             if vector is not None and len(vector) == self.dimension:
-                v = np.asarray(vector, dtype=np.float32)
-                norm = float(np.linalg.norm(v))
-                if norm > 0:
-                    self._vecs[p] = v / norm
-                    self._has_vec[p] = True
+                with_vector.append(p)
+                vectors.append(vector)
             self._status[p] = self._status_codes.code(row.get("status"))
             self._mtype[p] = self._mtype_codes.code(row.get("memory_type"))
             self._session[p] = self._session_codes.code(row.get("session_id"))
@@ -200,6 +201,13 @@ class CubeIndex:
                     posting = self._postings[term] = (array("i"), array("f"))
                 posting[0].append(p)
                 posting[1].append(float(tf))
+        if vectors:
+            matrix = np.asarray(vectors, dtype=np.float32)
+            norms = np.linalg.norm(matrix, axis=1)
+            good = norms > 0
+            positions = np.asarray(with_vector, dtype=np.int64)[good]
+            self._vecs[positions] = matrix[good] / norms[good, None]
+            self._has_vec[positions] = True
 
     def remove(self, ids: Iterable[str]) -> None:
         """Drop these nodes (unknown ids are ignored)."""
