@@ -49,7 +49,63 @@ def search_latency(result: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_title(f"TreeTextMemory search, top_k={result['top_k']}: direct vs through the daemon")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    return [_save(fig, out_dir, "search_latency")]
+    saved = [_save(fig, out_dir, "search_latency")]
+    if all("profile" in result["sizes"][str(s)] for s in sizes):
+        saved.append(_search_profile(result, sizes, out_dir))
+    if "tenants" in result:
+        saved.append(_tenant_shape(result["tenants"], out_dir))
+    return saved
+
+
+def _search_profile(result: dict[str, Any], sizes: list[int], out_dir: Path) -> Path:
+    """Median ms of every step of a direct search, stacked, per size and path (``--profile``)."""
+    from memos.bench.search_scale import STEPS
+
+    plt = _pyplot()
+    bars: list[tuple[str, dict[str, float]]] = []
+    for size in sizes:
+        row = result["sizes"][str(size)]
+        bars.append((f"{size:,}\nindex", row["profile"]))
+        if row.get("profile_global"):
+            bars.append((f"{size:,}\nglobal", row["profile_global"]))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    labels = [label for label, _ in bars]
+    bottom = [0.0] * len(bars)
+    colours = plt.get_cmap("tab10")
+    for i, step in enumerate(STEPS):
+        values = [float(profile.get(step, 0.0)) for _, profile in bars]
+        if not any(values):
+            continue
+        ax.bar(labels, values, bottom=bottom, label=step, color=colours(i % 10))
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_ylabel("median ms per step")
+    ax.set_title("Where a direct search spends its time, by cube size")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, out_dir, "search_profile")
+
+
+def _tenant_shape(shape: dict[str, Any], out_dir: Path) -> Path:
+    """One small cube's search p50 alone and among many other tenants' cubes, per path."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    paths = [p for p in ("index", "global") if f"alone_{p}" in shape]
+    width = 0.38
+    xs = list(range(len(paths)))
+    for offset, phase, colour in (
+        (-width / 2, "alone", "tab:blue"),
+        (width / 2, "among", "tab:red"),
+    ):
+        values = [shape[f"{phase}_{p}"]["p50_ms"] for p in paths]
+        bars = ax.bar([x + offset for x in xs], values, width, label=phase, color=colour)
+        ax.bar_label(bars, fmt="%.0f ms", padding=2, fontsize=8)
+    ax.set_xticks(xs, [f"{p}\n(among/alone {shape[f'ratio_{p}_p50']})" for p in paths])
+    ax.set_ylabel("search p50 (ms)")
+    ax.set_title(
+        f"One cube of {shape['tenant_size']} alone vs among {shape['tenants']:,} tenants' cubes"
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "search_tenants")
 
 
 def tenants(result: dict[str, Any], out_dir: Path) -> list[Path]:

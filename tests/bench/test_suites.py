@@ -131,6 +131,23 @@ def test_plots_are_pngs(tmp_path: Path) -> None:
         plots.plot("ingest", {"turns": 1}, tmp_path)
 
 
+def test_profile_and_tenant_shape_plots(tmp_path: Path) -> None:
+    lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0}
+    steps = {"embed": 12.0, "index_sync": 3.0, "vector": 0.2, "fetch": 6.0}
+    size = {"direct": lat, "profile": steps, "profile_global": {**steps, "vector": 9.0}}
+    shape = {"tenants": 1000, "tenant_size": 100, "alone_index": lat, "among_index": lat,
+             "alone_global": lat, "among_global": {**lat, "p50_ms": 90.0},
+             "ratio_index_p50": 1.0, "ratio_global_p50": 9.0}  # fmt: skip
+    result = {"top_k": 10, "sizes": {"1000": size}, "tenants": shape}
+    written = plots.plot("search-latency", result, tmp_path)
+    assert [p.name for p in written] == [
+        "search_latency.png",
+        "search_profile.png",
+        "search_tenants.png",
+    ]
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in written)
+
+
 def test_memos_bench_delegates_to_the_dispatcher() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "memos", "bench", "no-such-suite"],
