@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -157,7 +157,7 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def records(result: neo4j.Result) -> list[dict[str, Any]]:
+def records(result: Iterable[neo4j.Record]) -> list[dict[str, Any]]:
     """All records of ``result`` as plain dicts.
 
     ``Record.data()`` walks every value recursively in Python to turn graph objects (nodes,

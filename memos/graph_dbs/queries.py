@@ -87,9 +87,8 @@ FIND_BY_DEDUP_KEYS = (
 )
 
 # Paged by id so a large cube is read in bounded chunks.
-ALL_NODES_PAGE = (
-    "MATCH (n:Memory) WHERE n.cube_id = $cube_id AND n.id > $after "
-    "RETURN properties(n) AS props ORDER BY n.id LIMIT $limit"
+ALL_NODES = (
+    "MATCH (n:Memory) WHERE n.cube_id = $cube_id RETURN properties(n) AS props ORDER BY n.id"
 )
 
 COUNT_NODES = "MATCH (n:Memory) WHERE {where} RETURN count(n) AS count"
@@ -216,7 +215,4 @@ INDEX_ROWS = (
     f"RETURN {_INDEX_FIELDS}"
 )
 
-INDEX_ROWS_PAGE = (
-    "MATCH (n:Memory) WHERE n.cube_id = $cube_id AND n.id > $after "
-    f"RETURN {_INDEX_FIELDS} ORDER BY n.id LIMIT $limit"
-)
+INDEX_ROWS_ALL = f"MATCH (n:Memory) WHERE n.cube_id = $cube_id RETURN {_INDEX_FIELDS}"

@@ -57,6 +57,8 @@ _CUBE_ID_RE = re.compile(r"^[\w.:@\-]{1,128}$")
 _DB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$")
 # Node ids are read in pages of this many (get_all, dump, delete of a whole cube).
 PAGE_SIZE = 1000
+# Longest a streamed read of a whole cube may run (server-side transaction timeout).
+STREAM_TIMEOUT_S = 900.0
 # Properties a caller can never set through a row: the store owns them.
 _SCOPE_KEYS = ("cube_id",)
 # Change-log entries older than this are pruned (a reader idle for longer rebuilds its index).
@@ -115,6 +117,20 @@ class _Executor(Protocol):
 
     def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]: ...
 
+    def stream(
+        self, query: str, params: dict[str, Any], action: str, chunk: int
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+def _chunks(result: neo4j.Result, chunk: int, action: str) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``result`` as plain dicts, ``chunk`` at a time, errors translated."""
+    while True:
+        with translated(action):
+            rows = records(result.fetch(chunk))
+        if not rows:
+            return
+        yield rows
+
 
 class _SessionExecutor:
     """Each call is its own managed transaction (retried by the driver on transient errors)."""
@@ -144,6 +160,24 @@ class _SessionExecutor:
     def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
         return self._run(query, params, action, write=True)
 
+    def stream(
+        self, query: str, params: dict[str, Any], action: str, chunk: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """One read transaction whose rows arrive ``chunk`` at a time (bounded memory).
+
+        Not retried (rows already handed out cannot be taken back); it may outlast
+        ``query_timeout_s`` (a whole cube), up to :data:`STREAM_TIMEOUT_S`.
+        """
+        driver = self._store.driver()
+        timeout = max(self._store.timeout_s, STREAM_TIMEOUT_S)
+        with (
+            translated(action),
+            _forget_when_unreachable(self._store),
+            driver.session(database=self._store.database, fetch_size=chunk) as session,
+            session.begin_transaction(timeout=timeout) as tx,
+        ):
+            yield from _chunks(tx.run(query, params), chunk, action)
+
 
 @contextmanager
 def _forget_when_unreachable(store: GraphStore) -> Iterator[None]:
@@ -167,6 +201,13 @@ class _TxExecutor:
 
     def write(self, query: str, params: dict[str, Any], action: str) -> list[dict[str, Any]]:
         return self.read(query, params, action)
+
+    def stream(
+        self, query: str, params: dict[str, Any], action: str, chunk: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        with translated(action):
+            result = self._tx.run(query, params)
+        yield from _chunks(result, chunk, action)
 
 
 class GraphStore:
@@ -432,25 +473,14 @@ class CubeGraph:
         return found
 
     def iter_node_pages(self, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
-        """All nodes of the cube in pages ordered by id (bounded memory per page)."""
-        for rows in self._pages(q.ALL_NODES_PAGE, page_size, "listing memory nodes"):
-            yield [row["props"] for row in rows]
+        """All nodes of the cube ordered by id, ``page_size`` at a time (bounded memory).
 
-    def _pages(self, statement: str, page_size: int, what: str) -> Iterator[list[dict[str, Any]]]:
-        """Rows of a statement paged by node id (``$after`` / ``$limit``), a page at a time.
-
-        Each row must carry the node's ``id``, directly or in ``props``.
+        One streamed read (see :meth:`iter_index_pages` for why not keyset pages).
         """
-        after = ""
-        while True:
-            page = self._exec.read(statement, self._params(after=after, limit=page_size), what)
-            if not page:
-                return
-            yield page
-            if len(page) < page_size:
-                return
-            last = page[-1]
-            after = last["id"] if "id" in last else last["props"]["id"]
+        for rows in self._exec.stream(
+            q.ALL_NODES, self._params(), "listing memory nodes", page_size
+        ):
+            yield [row["props"] for row in rows]
 
     def count(self, node_filter: NodeFilter = ANY_NODE) -> int:
         """Number of nodes in the cube matching ``node_filter``."""
@@ -538,8 +568,15 @@ class CubeGraph:
         return self._exec.read(q.INDEX_ROWS, self._params(ids=list(ids)), "reading index rows")
 
     def iter_index_pages(self, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
-        """Every node's index row, in pages ordered by id."""
-        yield from self._pages(q.INDEX_ROWS_PAGE, page_size, "reading index rows")
+        """Every node's index row, ``page_size`` rows at a time, from one streamed read.
+
+        Not keyset pages (``id > $after ORDER BY id LIMIT``): each of those made the server sort
+        the cube's nodes again, so reading a cube cost O(n^2 / page) (100k nodes: 162 s in
+        pages of 2,000 against 8.7 s streamed, same run).
+        """
+        yield from self._exec.stream(
+            q.INDEX_ROWS_ALL, self._params(), "reading index rows", page_size
+        )
 
     # -- edges ------------------------------------------------------------------------------
 

@@ -233,6 +233,30 @@ def test_delete_all_in_slices(graph_store: GraphStore) -> None:
     assert graph.count() == 0
 
 
+def test_index_rows_stream_in_chunks_of_one_cube(graph_store: GraphStore) -> None:
+    graph = graph_store.for_cube(new_cube())
+    other = graph_store.for_cube(new_cube())
+    rows = [node(f"n{i}", 80 + i) for i in range(25)]
+    graph.create_nodes(rows, batch_size=7)
+    other.create_nodes([node("elsewhere", 79)])
+    chunks = list(graph.iter_index_pages(page_size=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    got = {str(r["id"]): r for chunk in chunks for r in chunk}
+    assert set(got) == {str(r["id"]) for r in rows}
+    assert got[str(rows[3]["id"])]["memory"] == "n3"
+    assert got[str(rows[3]["id"])]["embedding"] == pytest.approx(rows[3]["embedding"])
+    # Inside a transaction the stream reads that transaction (its own uncommitted write too).
+    with graph.transaction() as tx:
+        tx.create_nodes([node("in tx", 78)])
+        assert sum(len(c) for c in tx.iter_index_pages(page_size=10)) == 26
+    # A stream left early closes its transaction: the cube stays writable and readable.
+    stream = graph.iter_index_pages(page_size=10)
+    assert len(next(stream)) == 10
+    stream.close()
+    graph.create_nodes([node("after", 77)])
+    assert sum(len(c) for c in graph.iter_index_pages(page_size=100)) == 27
+
+
 def test_dedup_key_lookup(graph_store: GraphStore) -> None:
     a = graph_store.for_cube(new_cube())
     b = graph_store.for_cube(new_cube())
