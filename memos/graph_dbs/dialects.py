@@ -78,6 +78,7 @@ def neo4j_schema_statements(dimension: int) -> list[str]:
         f"CREATE FULLTEXT INDEX {NEO4J.fulltext_index} IF NOT EXISTS "
         "FOR (n:Memory) ON EACH [n.memory]",
         "CREATE INDEX cube_change IF NOT EXISTS FOR (c:CubeChange) ON (c.cube_id, c.at)",
+        "CREATE INDEX cube_change_slot IF NOT EXISTS FOR (c:CubeChange) ON (c.cube_id, c.slot)",
     ]
 
 
@@ -107,7 +108,10 @@ def arcadedb_schema_statements(dimension: int) -> list[str]:
         f"CREATE VERTEX TYPE {CHANGE_LABEL} IF NOT EXISTS",
         f"CREATE PROPERTY {CHANGE_LABEL}.cube_id IF NOT EXISTS STRING",
         f"CREATE PROPERTY {CHANGE_LABEL}.at IF NOT EXISTS DOUBLE",
+        f"CREATE PROPERTY {CHANGE_LABEL}.slot IF NOT EXISTS LONG",
         f"CREATE INDEX IF NOT EXISTS ON {CHANGE_LABEL} (cube_id, at) NOTUNIQUE",
+        # What a reader's lookup uses (queries.CHANGES_SINCE): equality on both.
+        f"CREATE INDEX IF NOT EXISTS ON {CHANGE_LABEL} (cube_id, slot) NOTUNIQUE",
     ]
     statements.extend(f"CREATE EDGE TYPE {edge} IF NOT EXISTS" for edge in sorted(EDGE_TYPES))
     return statements

@@ -188,13 +188,19 @@ CHANGE_LABEL = "CubeChange"
 # One entry per write transaction that touched nodes: which ids changed (``reset``: the whole
 # cube was replaced or emptied). ``at`` is the writer's clock; readers re-read a window wider
 # than the longest transaction, so an entry committed late is never missed.
+# ``slot`` is ``at`` in whole :data:`CHANGE_SLOT_S` steps: a reader asks for the few slots its
+# window covers by equality on the (cube_id, slot) index. A range on ``at`` was not served by the
+# (cube_id, at) index on ArcadeDB: every search scanned all of the cube's retained entries
+# (measured: 2.4 ms with 1 entry, 18 ms with 2,500, and a busy cube logs thousands an hour).
+CHANGE_SLOT_S = 60.0
 LOG_CHANGE = (
-    "CREATE (c:CubeChange {cube_id: $cube_id, key: $key, at: $at, ids: $ids, reset: $reset}) "
-    "RETURN c.key AS key"
+    "CREATE (c:CubeChange {cube_id: $cube_id, key: $key, at: $at, slot: $slot, ids: $ids, "
+    "reset: $reset}) RETURN c.key AS key"
 )
 
 CHANGES_SINCE = (
-    "MATCH (c:CubeChange {cube_id: $cube_id}) WHERE c.at > $since AND NOT c.key IN $seen "
+    "UNWIND $slots AS wanted MATCH (c:CubeChange {cube_id: $cube_id, slot: wanted}) "
+    "WHERE c.at > $since AND NOT c.key IN $seen "
     "RETURN c.key AS key, c.at AS at, c.ids AS ids, c.reset AS reset"
 )
 

@@ -63,6 +63,16 @@ STREAM_TIMEOUT_S = 900.0
 _SCOPE_KEYS = ("cube_id",)
 # Change-log entries older than this are pruned (a reader idle for longer rebuilds its index).
 CHANGE_RETENTION_S = 3600.0
+# How far ahead of this process's clock a writer's clock may be and its entries still be
+# found by the next read of the change log (``changes_since``).
+CHANGE_SLOT_AHEAD_S = 120.0
+
+
+def change_slot(at: float) -> int:
+    """The change-log slot of a time (``queries.CHANGE_SLOT_S`` seconds per slot)."""
+    return int(at // q.CHANGE_SLOT_S)
+
+
 # Every this many logged writes of a process, the writer prunes old entries of its cube.
 _PRUNE_EVERY = 64
 _write_counter = itertools.count(1)
@@ -540,7 +550,9 @@ class CubeGraph:
         now = time.time()
         self._exec.write(
             q.LOG_CHANGE,
-            self._params(key=uuid.uuid4().hex, at=now, ids=list(ids), reset=reset),
+            self._params(
+                key=uuid.uuid4().hex, at=now, slot=change_slot(now), ids=list(ids), reset=reset
+            ),
             "logging a change",
         )
         if next(_write_counter) % _PRUNE_EVERY == 0:
@@ -553,11 +565,16 @@ class CubeGraph:
     def changes_since(self, since: float, seen: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Change-log entries of the cube logged after ``since`` (writer clock), minus ``seen``.
 
-        Rows are ``{key, at, ids, reset}``.
+        Rows are ``{key, at, ids, reset}``. Entries are found by their time slot, from
+        ``since``'s to the slot of a writer clock up to :data:`CHANGE_SLOT_AHEAD_S` ahead of ours;
+        an entry stamped further ahead is found by a later call (its slot comes into range
+        before ``since`` passes it).
         """
+        first = change_slot(float(since))
+        last = max(first, change_slot(time.time() + CHANGE_SLOT_AHEAD_S))
         return self._exec.read(
             q.CHANGES_SINCE,
-            self._params(since=float(since), seen=list(seen)),
+            self._params(since=float(since), seen=list(seen), slots=list(range(first, last + 1))),
             "reading the change log",
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -14,7 +15,8 @@ from memos.errors import (
     InvalidMemoryInputError,
 )
 from memos.graph_dbs import ANY_NODE, GraphStore, NodeFilter, validate_cube_id
-from memos.graph_dbs.queries import EDGE_TYPES, safe_identifier
+from memos.graph_dbs.queries import CHANGE_SLOT_S, EDGE_TYPES, LOG_CHANGE, safe_identifier
+from memos.graph_dbs.store import change_slot
 from memos.memories.textual.retrieval import fulltext_query
 from tests.graph_dbs.helpers import new_cube, unit_vector
 
@@ -255,6 +257,35 @@ def test_index_rows_stream_in_chunks_of_one_cube(graph_store: GraphStore) -> Non
     stream.close()
     graph.create_nodes([node("after", 77)])
     assert sum(len(c) for c in graph.iter_index_pages(page_size=100)) == 27
+
+
+def _log_at(store: GraphStore, cube_id: str, at: float) -> str:
+    """A change-log entry of ``cube_id`` stamped ``at`` (a writer with that clock)."""
+    key = uuid.uuid4().hex
+    with store.driver().session(database=store.database) as session:
+        session.run(
+            LOG_CHANGE,
+            cube_id=cube_id, key=key, at=at, slot=change_slot(at), ids=["x"], reset=False,
+        ).consume()  # fmt: skip
+    return key
+
+
+def test_change_log_reads_the_window_by_slot(graph_store: GraphStore) -> None:
+    graph = graph_store.for_cube(new_cube())
+    other = graph_store.for_cube(new_cube())
+    now = time.time()
+    # A real write logs its own entry, found right after.
+    graph.create_nodes([node("logged", 90)])
+    assert len(graph.changes_since(now - 5)) == 1
+    boundary = (change_slot(now) - 3) * CHANGE_SLOT_S
+    old = _log_at(graph_store, graph.cube_id, boundary - 30)  # before since
+    early_slot = _log_at(graph_store, graph.cube_id, boundary + 1)  # after since, older slot
+    ahead = _log_at(graph_store, graph.cube_id, now + 90)  # a writer clock 90 s ahead
+    _log_at(graph_store, other.cube_id, now)  # another cube's entry
+    keys = {c["key"] for c in graph.changes_since(boundary - 0.5)}
+    assert early_slot in keys and ahead in keys and old not in keys
+    assert len(keys) == 3  # and the write's own entry
+    assert early_slot not in {c["key"] for c in graph.changes_since(boundary - 0.5, [early_slot])}
 
 
 def test_dedup_key_lookup(graph_store: GraphStore) -> None:
