@@ -109,44 +109,56 @@ def _tenant_shape(shape: dict[str, Any], out_dir: Path) -> Path:
 
 
 def tenants(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Operations per second and p95 latency against concurrent tenants."""
+    """Operations per second and p95 latency against concurrent tenants, per worker count."""
     plt = _pyplot()
-    levels = sorted(int(k) for k in result["levels"])
-    rows = [result["levels"][str(k)] for k in levels]
+    curves = result.get("by_workers") or {"": result["levels"]}
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(levels, [r["ops_per_s"] for r in rows], "-o", color="tab:green", label="ops/s")
+    right = ax.twinx()
+    colours = plt.get_cmap("tab10")
+    levels: list[int] = []
+    for i, (workers, curve) in enumerate(curves.items()):
+        levels = sorted(int(k) for k in curve)
+        rows = [curve[str(k)] for k in levels]
+        name = f" ({workers} worker{'s' if workers != '1' else ''})" if workers else ""
+        colour = colours(i % 10)
+        ax.plot(levels, [r["ops_per_s"] for r in rows], "-o", color=colour, label=f"ops/s{name}")
+        right.plot(levels, [r["add"]["p95_ms"] for r in rows], "--s", color=colour, alpha=0.7,
+                   label=f"add p95{name}")  # fmt: skip
+        right.plot(levels, [r["search"]["p95_ms"] for r in rows], ":^", color=colour,
+                   alpha=0.7, label=f"search p95{name}")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xticks(levels, [str(k) for k in levels])
     ax.minorticks_off()
     ax.set_ylim(bottom=0)
     ax.set_xlabel("concurrent tenants (threads, one user and cube each)")
-    ax.set_ylabel("operations per second")
-    right = ax.twinx()
-    right.plot(levels, [r["add"]["p95_ms"] for r in rows], "--s", color="tab:red", label="add p95")
-    right.plot(levels, [r["search"]["p95_ms"] for r in rows], ":^", color="tab:purple",
-               label="search p95")  # fmt: skip
+    ax.set_ylabel("operations per second (solid)")
     # Add latency spans 300 ms to a minute across the levels: only a log axis shows both ends.
     right.set_yscale("log")
-    right.set_ylabel("p95 latency (ms, log)")
+    right.set_ylabel("p95 latency (ms, log; dashed add, dotted search)")
     handles = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
-    ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=8, loc="upper left")
+    ax.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="upper left")
     ax.set_title("Tenants adding and searching through one MOS")
     ax.grid(alpha=0.3)
     return [_save(fig, out_dir, "tenants")]
 
 
 def ingest(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Turns per second: whole daemon path vs the embedder alone."""
+    """Turns per second: the daemon path (per adds in flight) vs the embedder alone."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    labels = ["daemon (MOS.add,\nfast reader, ArcadeDB)", "embedder only\n(in process)"]
-    values = [result["daemon_turns_per_s"], result["embedder_turns_per_s"]]
-    bars = ax.barh(labels, values, color=["tab:orange", "tab:blue"])
+    runs = result.get("by_inflight") or {"1": result}
+    labels = [f"daemon, {k} in flight\n(MOS.add, ArcadeDB)" for k in runs]
+    values = [float(r["daemon_turns_per_s"]) for r in runs.values()]
+    labels.append("embedder only\n(in process)")
+    values.append(float(result["embedder_turns_per_s"]))
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.7 * len(values)))
+    colours = ["tab:orange"] * (len(values) - 1) + ["tab:blue"]
+    bars = ax.barh(labels, values, color=colours)
     ax.bar_label(bars, fmt="%.1f turns/s", padding=3)
     ax.set_xlim(0, max(values) * 1.35)
     ax.set_xlabel("turns per second")
-    ax.set_title(f"Ingest of {result['turns']} turns: ratio {result['ratio_daemon_to_embedder']}")
+    ratios = ", ".join(f"{k}: {r['ratio_daemon_to_embedder']}" for k, r in runs.items())
+    ax.set_title(f"Ingest of {result['turns']} turns, daemon / embedder ({ratios})", fontsize=9)
     return [_save(fig, out_dir, "ingest")]
 
 

@@ -148,6 +148,21 @@ def test_profile_and_tenant_shape_plots(tmp_path: Path) -> None:
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in written)
 
 
+def test_worker_curve_and_inflight_plots(tmp_path: Path) -> None:
+    lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0}
+    level = {"ops_per_s": 12.0, "add": lat, "search": lat}
+    curve = {"1": level, "100": {**level, "ops_per_s": 20.0}}
+    tenants_result = {"levels": curve, "by_workers": {"1": curve, "2": curve}}
+    runs = {k: {"daemon_turns_per_s": v, "ratio_daemon_to_embedder": v / 30}
+            for k, v in (("1", 10.0), ("8", 20.0))}  # fmt: skip
+    ingested = {"turns": 100, "embedder_turns_per_s": 30.0, "by_inflight": runs, **runs["1"]}
+    written = plots.plot("tenants", tenants_result, tmp_path) + plots.plot(
+        "ingest", ingested, tmp_path
+    )
+    assert [p.name for p in written] == ["tenants.png", "ingest.png"]
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in written)
+
+
 def test_memos_bench_delegates_to_the_dispatcher() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "memos", "bench", "no-such-suite"],
