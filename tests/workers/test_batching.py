@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import redis
 
-from memos.mem_scheduler.constants import QUEUE_ADD, QUEUE_QUERY, TASK_APPLY_BATCH, TASK_BY_TYPE
+from memos.mem_scheduler.constants import (
+    QUEUE_ADD,
+    QUEUE_QUERY,
+    TASK_APPLY_BATCH,
+    TASK_BY_TYPE,
+    TASK_QUERY_BATCH,
+)
 from memos.mem_scheduler.events import make_event
 from memos.mem_scheduler.executors import CeleryExecutor
 from memos.workers import batching
@@ -229,6 +235,55 @@ def test_adds_wait_for_a_free_slot_and_then_go_as_one_batch(worker_config) -> No
         assert executor._outstanding  # tok3's attempt still runs
         executor.finished("tok3")
         assert not executor._outstanding
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        client.close()
+
+
+def test_queries_ready_together_go_as_one_query_batch_in_their_own_lane(worker_config) -> None:
+    config = worker_config()
+    app = create_app(config)
+    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1)
+    adds = _adds(*((f"u{i}", f"c{i}", {}) for i in range(3)))
+    queries = [
+        make_event("query", user_id=f"u{i}", cube_id=f"c{i}", payload={"query": f"q{i}"})
+        for i in range(4)
+    ]
+    notify = config.keys.notify("test")
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+
+    def tasks(queue: str) -> list[str]:
+        key = f"{config.prefix}:celery:{queue}"
+        return [json.loads(m)["headers"]["task"] for m in client.lrange(key, 0, -1)]
+
+    async def scenario() -> None:
+        # One add and one query take their lanes' only slots; the rest wait in their lane.
+        await executor.submit(adds[0], "a0", notify)
+        await executor.submit(queries[0], "q0", notify)
+        assert tasks(QUEUE_ADD) == [TASK_BY_TYPE["add"]]
+        assert tasks(QUEUE_QUERY) == [TASK_BY_TYPE["query"]]
+        held_adds = [
+            asyncio.ensure_future(executor.submit(e, f"a{i + 1}", notify))
+            for i, e in enumerate(adds[1:])
+        ]
+        held_queries = [
+            asyncio.ensure_future(executor.submit(e, f"q{i + 1}", notify))
+            for i, e in enumerate(queries[1:])
+        ]
+        await asyncio.sleep(0.2)
+        assert not any(h.done() for h in held_adds + held_queries)
+        # The query slot frees while the add batch still runs: the queries go at once,
+        # as one batch task on the query queue; the adds keep waiting for their own slot.
+        executor.finished("q0")
+        await asyncio.wait_for(asyncio.gather(*held_queries), timeout=10)
+        assert tasks(QUEUE_QUERY)[0] == TASK_QUERY_BATCH
+        assert not any(h.done() for h in held_adds)
+        executor.finished("a0")
+        await asyncio.wait_for(asyncio.gather(*held_adds), timeout=10)
+        assert tasks(QUEUE_ADD)[0] == TASK_APPLY_BATCH
 
     try:
         asyncio.run(scenario())
