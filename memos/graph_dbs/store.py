@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -64,6 +65,9 @@ CHANGE_RETENTION_S = 3600.0
 # Every this many logged writes of a process, the writer prunes old entries of its cube.
 _PRUNE_EVERY = 64
 _write_counter = itertools.count(1)
+# Servers (bolt url, database, http url, dimension) whose schema this process has set up.
+_setup_done: set[tuple[str, str, str, int]] = set()
+_setup_lock = threading.Lock()
 
 
 def validate_cube_id(cube_id: str) -> str:
@@ -255,6 +259,10 @@ class GraphStore:
         Called when the server is unreachable: a repaired embedded stack may listen on another
         port, so the next call re-reads the stack's state instead of retrying a dead address.
         """
+        if self._target is not None:
+            server = (self._target.bolt_url, self._target.database)
+            with _setup_lock:
+                _setup_done.difference_update({k for k in _setup_done if k[:2] == server})
         self.close()
         if self.config.uri == EMBEDDED_URI:
             self._target = None
@@ -283,9 +291,24 @@ class GraphStore:
     # -- schema -----------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create the database (ArcadeDB, if allowed), constraints and indexes; idempotent."""
+        """Create the database (ArcadeDB, if allowed), constraints and indexes; idempotent.
+
+        Done once per process and server: every cube's memory calls this when it is first
+        used, and ArcadeDB's schema takes about 25 HTTP statements (measured on the worker at
+        100 new tenants: 0.7 s of CPU per cube before this). A server found unreachable
+        (:meth:`forget_connection`) is set up again on its next use.
+        """
         target = self._resolve()
         dim = self.config.embedding_dimension
+        done_key = (target.bolt_url, target.database, self._http_url or "", dim)
+        with _setup_lock:
+            if done_key in _setup_done:
+                return
+        self._setup(target, dim)
+        with _setup_lock:
+            _setup_done.add(done_key)
+
+    def _setup(self, target: ConnectionTarget, dim: int) -> None:
         if self.dialect.name == "arcadedb":
             if not self._http_url:
                 raise ConfigError(
