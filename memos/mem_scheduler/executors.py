@@ -146,6 +146,22 @@ class CeleryExecutor:
         if lane.waiting and (lane.flusher is None or lane.flusher.done()):
             lane.flusher = asyncio.create_task(self._flush(kind))
 
+    def _size_for(self, kind: str) -> int:
+        """How many events the next batch of ``kind`` may take.
+
+        Query-aware: while searches wait or run, an add batch is kept to a quarter of
+        ``batch_max`` (at least 1), because on a worker shared by both lanes the next query
+        batch waits for the add batch in progress. Embedding and the shared transaction save
+        most of what they can save at a few events already; a long add batch would mostly
+        make searches wait (measured in BENCHMARKS.md, issue 15).
+        """
+        if kind != "add":
+            return self._batch_max
+        queries = self._lanes.get("query")
+        if queries is not None and (queries.waiting or queries.outstanding):
+            return max(1, self._batch_max // 4)
+        return self._batch_max
+
     async def _flush(self, kind: str) -> None:
         """Send what waits in one lane, a batch per free slot (one flusher per lane)."""
         lane = self._lanes[kind]
@@ -155,7 +171,7 @@ class CeleryExecutor:
                 return
             first = lane.waiting[0]
             batch = [w for w in lane.waiting if w.notify_key == first.notify_key]
-            batch = batch[: self._batch_max]
+            batch = batch[: self._size_for(kind)]
             taken = {id(w) for w in batch}
             lane.waiting = [w for w in lane.waiting if id(w) not in taken]
             number = next(self._numbers)
