@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from memos.graph_dbs.queries import EDGE_TYPES, EXPANSION_EDGE_TYPES, MEMORY_LABEL
-from memos.graph_dbs.store import ANY_NODE, CubeGraph, GraphStore, NodeFilter, validate_cube_id
+from memos.graph_dbs.store import (
+    ANY_NODE,
+    CubeGraph,
+    GraphStore,
+    NodeFilter,
+    StoreTransaction,
+    validate_cube_id,
+)
 
 __all__ = [
     "ANY_NODE",
@@ -13,5 +20,6 @@ __all__ = [
     "CubeGraph",
     "GraphStore",
     "NodeFilter",
+    "StoreTransaction",
     "validate_cube_id",
 ]

@@ -56,22 +56,26 @@ class SchedulerConfig(BaseConfig):
     max_buffered: int = Field(
         2000, ge=1, description="read-ahead across tenants; more makes fairness see further"
     )
-    max_in_flight: int = Field(32, ge=1, description="events executing at once (all cubes)")
-    # Off by default: measured on the 2-core VM (BENCHMARKS.md, issue 15), batches of 16 cut
-    # the add p95 at 100 tenants by a quarter but made searches wait behind whole batches
-    # (search p95 0.9 s -> 13 s) for the same total throughput.
+    # 128, not 32: with batching, events in flight are what a batch is made of; at 100
+    # tenants a limit of 32 kept most adds in the daemon's queue behind the (higher-priority)
+    # queries instead of in the next batch (BENCHMARKS.md, issue 15).
+    max_in_flight: int = Field(128, ge=1, description="events executing at once (all cubes)")
+    # On by default since adds and queries are batched in separate lanes (a search waits for
+    # at most one add batch, never for an add's slot): at 100 tenants on the 2-core VM this
+    # more than doubled the throughput (BENCHMARKS.md, issue 15). 1 turns batching off.
     batch_max_events: int = Field(
-        1,
+        32,
         ge=1,
-        description="adds ready at once are sent to one worker together, up to this many "
-        "(one embedding call for all of them); 1: one task per event (the default)",
+        description="adds (and, separately, queries) ready at once are sent to one worker "
+        "together, up to this many (one embedding call and one graph transaction for all of "
+        "them); 1: one task per event",
     )
     batch_max_outstanding: int = Field(
         1,
         ge=1,
-        description="unfinished add tasks at a time; adds ready beyond that wait and form the "
-        "next batch (one per worker process that should apply adds at once; the embedded "
-        "stack sets it to its worker count)",
+        description="unfinished batch tasks per event type at a time; events ready beyond "
+        "that wait and form the next batch (one per worker process that should apply adds at "
+        "once; the embedded stack sets it to its worker count)",
     )
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")

@@ -50,8 +50,13 @@ TASK_PRECOMPUTE_KV = "memos.precompute_kv"
 TASK_APPLY_EVENT = "memos.apply_event"
 #: Several ready events of a batchable type, applied together by one worker (one model call).
 TASK_APPLY_BATCH = "memos.apply_batch"
+#: The same for queries, on the query queue: a worker embeds the waiting queries in one call.
+TASK_QUERY_BATCH = "memos.query_batch"
 #: Event types the daemon may send to a worker together (see memos.workers.batching).
-BATCHED_TYPES = frozenset({"add"})
+BATCHED_TYPES = frozenset({"add", "query"})
+#: The batch task of each batchable type; each type is its own lane (its own queue and slots),
+#: so a search never waits for a slot held by a batch of adds.
+BATCH_TASK_BY_TYPE = {"add": TASK_APPLY_BATCH, "query": TASK_QUERY_BATCH}
 TASK_BY_TYPE = {
     "add": TASK_EXTRACT,
     "query": TASK_SEARCH,

@@ -42,6 +42,8 @@ class SchedulerCore:
         self._applied: dict[str, int] = {}
         self._gate_pending: set[str] = set()
         self._waiting: dict[str, asyncio.Future[WorkerOutcome]] = {}
+        #: The event id of each waiting attempt (token -> id), to fail it after a bus outage.
+        self._attempt_event: dict[str, str] = {}
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()

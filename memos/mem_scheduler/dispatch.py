@@ -185,6 +185,7 @@ class DispatchMixin(ReadingMixin):
         event = entry.event.model_copy(update={"attempt": attempt - 1})
         future: asyncio.Future[WorkerOutcome] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
+        self._attempt_event[token] = str(event.id)
         started = time.perf_counter()
         executor: EventExecutor | None = None
         try:
@@ -213,6 +214,7 @@ class DispatchMixin(ReadingMixin):
             )
         finally:
             self._waiting.pop(token, None)
+            self._attempt_event.pop(token, None)
             if executor is not None:
                 executor.finished(token)
             self._metrics.task_duration_s.labels(type=event.type).observe(

@@ -24,9 +24,9 @@ from celery import Celery
 from memos.errors import SchedulerError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.constants import (
+    BATCH_TASK_BY_TYPE,
     BATCHED_TYPES,
     QUEUE_BY_TYPE,
-    TASK_APPLY_BATCH,
     TASK_BY_TYPE,
 )
 from memos.mem_scheduler.events import Event, EventResult
@@ -70,33 +70,50 @@ class _Waiting:
     trace: dict[str, float] | None = None
 
 
+class _Lane:
+    """The batching state of one batchable event type: what waits, and the unfinished tasks."""
+
+    def __init__(self) -> None:
+        self.waiting: list[_Waiting] = []
+        self.flusher: asyncio.Task[None] | None = None
+        #: Unfinished tasks of this lane: task number -> tokens whose attempt has not ended.
+        self.outstanding: dict[int, set[str]] = {}
+
+
 class CeleryExecutor:
     """Sends the attempt to the event type's Celery queue (``apply_async`` via ``send_task``).
 
-    Attempts of a batchable type (:data:`BATCHED_TYPES`) go out as tasks of up to
-    ``batch_max`` events (``memos.apply_batch``; the worker then embeds them in one model call,
-    see :mod:`memos.workers.batching`), with at most ``max_outstanding`` such tasks unfinished
-    at a time. A lone add with a free slot is sent at once, alone, so batching adds no delay at
-    low load. Under load the slots are full, the adds that become ready meanwhile wait here,
-    and the next free slot takes them all as one batch: the batch size follows the load instead
-    of the worker draining a queue of single adds one model call at a time. A slot is free again
-    when every attempt of its task has ended (:meth:`finished`: an outcome, or the attempt's
-    timeout when a worker died).
+    Attempts of a batchable type (:data:`BATCHED_TYPES`: adds and queries) go out as tasks of
+    up to ``batch_max`` events of that type (``memos.apply_batch`` / ``memos.query_batch``; the
+    worker then embeds them in one model call and writes or reads the graph for all of them
+    together, see :mod:`memos.workers.batching`), with at most ``max_outstanding`` such tasks
+    unfinished per type at a time. A lone event with a free slot is sent at once, alone, so
+    batching adds no delay at low load. Under load the slots are full, the events that become
+    ready meanwhile wait here, and the next free slot takes them all as one batch: the batch
+    size follows the load instead of the worker draining a queue of single events one model
+    call at a time. A slot is free again when every attempt of its task has ended
+    (:meth:`finished`: an outcome, or the attempt's timeout when a worker died).
+
+    Each type is its own lane, with its own slots and queue: a search never waits for a slot
+    that a batch of adds holds, and on the worker the query queue's batch is taken between two
+    add batches, so a search waits for at most one add batch.
     """
 
     def __init__(self, app: Celery, *, batch_max: int = 1, max_outstanding: int = 1) -> None:
         self._app = app
         self._batch_max = batch_max
         self._max_outstanding = max(1, max_outstanding)
-        self._waiting: list[_Waiting] = []
-        self._flusher: asyncio.Task[None] | None = None
-        #: Unfinished batchable tasks: task number -> tokens whose attempt has not ended.
-        self._outstanding: dict[int, set[str]] = {}
-        self._task_of: dict[str, int] = {}
+        self._lanes: dict[str, _Lane] = {t: _Lane() for t in sorted(BATCHED_TYPES)}
+        self._task_of: dict[str, tuple[str, int]] = {}
         self._numbers = itertools.count()
         # kombu publishing is blocking I/O; one thread keeps it off the event loop and serial.
         # A daemon thread: a publish stuck on an unreachable broker must not hold up the exit.
         self._pool = DaemonThreadPool(1, "memos-celery-send")
+
+    @property
+    def _outstanding(self) -> dict[int, set[str]]:
+        """Every lane's unfinished tasks together (task numbers are unique across lanes)."""
+        return {n: t for lane in self._lanes.values() for n, t in lane.outstanding.items()}
 
     async def submit(
         self, event: Event, token: str, notify_key: str, trace: dict[str, float] | None = None
@@ -106,40 +123,60 @@ class CeleryExecutor:
             await self._send([_Waiting(event, token, notify_key, _done_future(), trace)])
             return
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(event, token, notify_key, sent, trace))
-        self._kick()
+        self._lanes[event.type].waiting.append(_Waiting(event, token, notify_key, sent, trace))
+        self._kick(event.type)
         await sent
 
     def finished(self, token: str) -> None:
         """The attempt ``token`` ended (outcome or timeout): free its task's slot when last."""
-        number = self._task_of.pop(token, None)
-        if number is None:
+        found = self._task_of.pop(token, None)
+        if found is None:
             return
-        tokens = self._outstanding.get(number)
+        kind, number = found
+        lane = self._lanes[kind]
+        tokens = lane.outstanding.get(number)
         if tokens is not None:
             tokens.discard(token)
             if not tokens:
-                del self._outstanding[number]
-                self._kick()
+                del lane.outstanding[number]
+                self._kick(kind)
 
-    def _kick(self) -> None:
-        if self._waiting and (self._flusher is None or self._flusher.done()):
-            self._flusher = asyncio.create_task(self._flush())
+    def _kick(self, kind: str) -> None:
+        lane = self._lanes[kind]
+        if lane.waiting and (lane.flusher is None or lane.flusher.done()):
+            lane.flusher = asyncio.create_task(self._flush(kind))
 
-    async def _flush(self) -> None:
-        """Send what waits, a batch per free slot (one flusher at a time)."""
-        while len(self._outstanding) < self._max_outstanding:
-            self._waiting = [w for w in self._waiting if not w.sent.done()]  # cancelled ones
-            if not self._waiting:
+    def _size_for(self, kind: str) -> int:
+        """How many events the next batch of ``kind`` may take.
+
+        Query-aware: while searches wait or run, an add batch is kept to a quarter of
+        ``batch_max`` (at least 1), because on a worker shared by both lanes the next query
+        batch waits for the add batch in progress. Embedding and the shared transaction save
+        most of what they can save at a few events already; a long add batch would mostly
+        make searches wait (measured in BENCHMARKS.md, issue 15).
+        """
+        if kind != "add":
+            return self._batch_max
+        queries = self._lanes.get("query")
+        if queries is not None and (queries.waiting or queries.outstanding):
+            return max(1, self._batch_max // 4)
+        return self._batch_max
+
+    async def _flush(self, kind: str) -> None:
+        """Send what waits in one lane, a batch per free slot (one flusher per lane)."""
+        lane = self._lanes[kind]
+        while len(lane.outstanding) < self._max_outstanding:
+            lane.waiting = [w for w in lane.waiting if not w.sent.done()]  # cancelled ones
+            if not lane.waiting:
                 return
-            first = self._waiting[0]
-            batch = [w for w in self._waiting if w.notify_key == first.notify_key]
-            batch = batch[: self._batch_max]
+            first = lane.waiting[0]
+            batch = [w for w in lane.waiting if w.notify_key == first.notify_key]
+            batch = batch[: self._size_for(kind)]
             taken = {id(w) for w in batch}
-            self._waiting = [w for w in self._waiting if id(w) not in taken]
+            lane.waiting = [w for w in lane.waiting if id(w) not in taken]
             number = next(self._numbers)
-            self._outstanding[number] = {w.token for w in batch}
-            self._task_of.update((w.token, number) for w in batch)
+            lane.outstanding[number] = {w.token for w in batch}
+            self._task_of.update((w.token, (kind, number)) for w in batch)
             try:
                 await self._send(batch)
             except Exception as exc:
@@ -175,7 +212,7 @@ class CeleryExecutor:
             ]
             send = partial(
                 self._app.send_task,
-                TASK_APPLY_BATCH,
+                BATCH_TASK_BY_TYPE[first.event.type],
                 args=[entries, first.notify_key],
                 queue=QUEUE_BY_TYPE[first.event.type],
                 task_id=first.token,

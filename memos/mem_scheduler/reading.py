@@ -13,12 +13,13 @@ import contextlib
 import logging
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 
 from memos.errors import EventValidationError
 from memos.mem_scheduler.bookkeeping import BookkeepingMixin
 from memos.mem_scheduler.constants import FIELD_CUBE, FIELD_EVENT, FIELD_SEQ
-from memos.mem_scheduler.events import parse_event
+from memos.mem_scheduler.events import EventResult, parse_event
 from memos.mem_scheduler.fairness import StreamEntry
 from memos.mem_scheduler.idempotency import WorkerOutcome
 from memos.mem_scheduler.ordering import decode
@@ -93,9 +94,13 @@ class ReadingMixin(BookkeepingMixin):
 
     async def _notify_loop(self, notifier: aioredis.Redis) -> None:
         key = self.keys.notify(self.consumer)
+        bus_lost = False
         while True:
             try:
                 item = await notifier.blpop([key], timeout=1)
+                if bus_lost:
+                    bus_lost = False
+                    self._resend_after_outage()
                 if item is None:
                     continue
                 outcome = WorkerOutcome.model_validate_json(item[1])
@@ -104,6 +109,39 @@ class ReadingMixin(BookkeepingMixin):
                     future.set_result(outcome)
             except asyncio.CancelledError:
                 raise
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if not bus_lost:
+                    logger.warning("scheduler %s: the bus is unreachable (%s)", self.consumer, exc)
+                bus_lost = True
+                await asyncio.sleep(self.config.loop_error_backoff_s)
             except Exception:
                 logger.exception("scheduler %s: notify read failed; backing off", self.consumer)
                 await asyncio.sleep(self.config.loop_error_backoff_s)
+
+    def _resend_after_outage(self) -> None:
+        """The bus is back after an outage: end every waiting attempt so it is sent again.
+
+        A Celery task queued in a Redis that died with it is gone, and so is an outcome pushed
+        while the daemon could not read; waiting for ``task_timeout_s`` would stall those
+        events for minutes. Each attempt ends as "backend unavailable" (a retry that does not
+        use up the event's attempts) and is sent again at once; where the first one did run,
+        the second only replays its stored result (exactly once, see ``apply_once``).
+        """
+        waiting = [(t, f) for t, f in self._waiting.items() if not f.done()]
+        for token, future in waiting:
+            event_id = self._attempt_event.get(token, "unknown")
+            message = "the bus was unreachable while this attempt ran; sending it again"
+            future.set_result(
+                WorkerOutcome(
+                    token=token,
+                    result=EventResult.failure(event_id, "BusOutageError", message),
+                    retryable=True,
+                    unavailable=True,
+                )
+            )
+        if waiting:
+            logger.warning(
+                "scheduler %s: the bus is back; resending %d attempts in flight",
+                self.consumer,
+                len(waiting),
+            )

@@ -1,12 +1,14 @@
-"""The batch preparer of ``add`` events: read every event's memories, embed them in one call.
+"""The batch preparer of ``add`` events: read, embed in one call, write in one transaction.
 
 Embedding is most of an add's cost, and MiniLM embeds 30 short texts in one call in much less
 time than in 15 calls of two (the fixed cost of a forward pass dominates small batches). So for a
 batch of adds (:mod:`memos.workers.batching`) this reads each event's memories exactly as
 :func:`memos.workers.memory_handlers.handle_add` would (same reader, same derived ids), embeds all
 their texts with one model call per embedder, and hands each event its items, embeddings set, as
-``ctx.prepared``; ``TreeTextMemory.add`` embeds only items without one, so the handler then only
-writes. Only tree cubes are prepared (a general cube's extraction is its own business); an
+``ctx.prepared``; ``TreeTextMemory.add`` embeds only items without one. Then it writes all of
+them to the graph in one transaction (:func:`write_together`) and hands each event the ids it
+stored (:class:`~memos.workers.memory_handlers.StoredAdd`), so the handler only records its
+reply. Only tree cubes are prepared (a general cube's extraction is its own business); an
 event whose reading fails is left out and fails (or succeeds) in its own handler.
 """
 
@@ -40,8 +42,11 @@ def prepare_adds(
     ctx = _read_context(client, keys)
     cubes = handlers.cubes_for(ctx)
     groups: dict[str, tuple[Any, list[tuple[AddEvent, list[TextualMemoryItem]]]]] = {}
+    registry = handlers.registry_for(ctx)
     for event in events:
         try:
+            # Checked here too: a batch writes to the graph before the handler runs.
+            registry.check_access(event.user_id, event.cube_id)
             cube = cubes.get(event.cube_id)
             text_mem = cube.text_mem
             if text_mem is None or not handlers._is_tree(cube):
@@ -52,7 +57,7 @@ def prepare_adds(
             continue
         key = text_mem.config.embedder.model_dump_json()
         groups.setdefault(key, (text_mem.embedder, []))[1].append((event, items))
-    prepared: dict[str, list[TextualMemoryItem]] = {}
+    prepared: dict[str, Any] = {}
     for embedder, members in groups.values():
         texts = [
             item.memory
@@ -63,8 +68,53 @@ def prepare_adds(
         vectors = iter(embedder.embed(texts) if texts else [])
         for event, items in members:
             prepared[event.id] = [_with_embedding(item, vectors) for item in items]
-    logger.info("prepared %d adds together (%d embedder groups)", len(prepared), len(groups))
+    ordered = [(event, prepared[event.id]) for event in events if event.id in prepared]
+    written = write_together(ordered, cubes)
+    prepared.update(written)
+    logger.info(
+        "prepared %d adds together (%d embedder groups, %d written in one transaction)",
+        len(prepared),
+        len(groups),
+        len(written),
+    )
     return prepared
+
+
+def write_together(
+    adds: Sequence[tuple[AddEvent, list[TextualMemoryItem]]], cubes: Any
+) -> dict[str, handlers.StoredAdd]:
+    """Write the adds of a batch, in order, in one graph transaction per store.
+
+    Each add runs the statements it would run alone (dedup by key, id check, nodes, CONTEXT
+    edges, change log), on its own cube's view of the shared transaction. If anything fails,
+    the whole transaction rolls back and the adds are left to their handlers, one by one, so
+    a bad add still fails alone. An empty answer then, never a partial one.
+    """
+    by_store: dict[str, list[tuple[AddEvent, Any, list[TextualMemoryItem]]]] = {}
+    for event, items in adds:
+        if not items:
+            continue
+        text_mem = cubes.get(event.cube_id).text_mem
+        key = text_mem.store.config.model_dump_json()
+        by_store.setdefault(key, []).append((event, text_mem, items))
+    written: dict[str, handlers.StoredAdd] = {}
+    for members in by_store.values():
+        store = members[0][1].store
+        try:
+            ids: dict[str, handlers.StoredAdd] = {}
+            with store.transaction() as shared:
+                for event, text_mem, items in members:
+                    view = shared.for_cube(text_mem.cube_id, text_mem.graph.user_id)
+                    ids[event.id] = handlers.StoredAdd(tuple(text_mem.add(items, tx=view)))
+        except Exception as exc:
+            logger.warning(
+                "writing %d adds in one transaction failed (%s); each is written alone",
+                len(members),
+                exc,
+            )
+            continue
+        written.update(ids)
+    return written
 
 
 def _with_embedding(item: TextualMemoryItem, vectors: Any) -> TextualMemoryItem:

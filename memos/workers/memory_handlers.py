@@ -24,6 +24,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,18 @@ def _general_items(event: AddEvent, cube: GeneralMemCube) -> list[TextualMemoryI
     ]
 
 
+@dataclass(frozen=True)
+class StoredAdd:
+    """``ctx.prepared`` of an add its batch already wrote to the graph: the ids it stored.
+
+    The write is idempotent on the event's scoped key (derived ids, dedup keys), so if the
+    worker dies after the batch's graph commit and before this event's done marker, the
+    redelivered event writes nothing new and gets the same ids.
+    """
+
+    ids: tuple[str, ...]
+
+
 def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
     """Extract memories from messages / a document / plain content and store them in the cube."""
     registry_for(ctx).check_access(event.user_id, event.cube_id)
@@ -221,10 +234,14 @@ def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
     cube = cubes.get(event.cube_id)
     text_mem = require_slot(cube, "text_mem")
     if _is_tree(cube):
-        # Read and embedded together with the other adds of its batch, or here on its own.
         prepared = ctx.prepared
-        items = prepared if prepared is not None else _with_ids(event, _tree_items(event))
-        ids = list(text_mem.add(items)) if items else []
+        if isinstance(prepared, StoredAdd):
+            # Written in the transaction its batch shared (memos.workers.add_batch).
+            ids = list(prepared.ids)
+        else:
+            # Read and embedded together with the other adds of its batch, or here alone.
+            items = prepared if prepared is not None else _with_ids(event, _tree_items(event))
+            ids = list(text_mem.add(items)) if items else []
         settings = reorganize_jobs.settings_from(_options(event))
         if settings is not None and reorganize_jobs.is_enabled(settings, text_mem.config):
             reorganize_jobs.schedule_after_add(ctx, event, settings)
@@ -293,6 +310,20 @@ def _kv_summaries(cube: GeneralMemCube) -> list[Any]:
     return [act.get_stored_view(i).summary() for i in list(act.kv_cache_memories)]
 
 
+def embedder_key(text_mem: Any) -> str:
+    """Which embedder a memory uses: equal keys give equal vectors for the same text."""
+    return str(text_mem.config.embedder.model_dump_json())
+
+
+def _prepared_vector(ctx: HandlerContext, cube: GeneralMemCube) -> list[float] | None:
+    """The query's embedding computed with its batch (:mod:`memos.workers.query_batch`)."""
+    prepared = ctx.prepared
+    if not isinstance(prepared, dict) or not _is_tree(cube):
+        return None
+    vector = prepared.get(embedder_key(cube.text_mem))
+    return list(vector) if vector is not None else None
+
+
 def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     """Search the user's cubes, and answer with the chat model when ``chat=True``."""
     payload = event.payload
@@ -309,7 +340,11 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     for cube_id in _search_cubes(event, ctx):
         cube = cubes.get(cube_id)
         if use_text and cube.text_mem is not None:
-            found = cube.text_mem.search(payload.query, top_k)
+            vector = _prepared_vector(ctx, cube)
+            if vector is not None:
+                found = cube.text_mem.search(payload.query, top_k, query_vector=vector)
+            else:
+                found = cube.text_mem.search(payload.query, top_k)
             text_results.append({"cube_id": cube_id, "memories": [_hit_dict(i) for i in found]})
             retrieved.extend(i.memory for i in found)
             if _is_tree(cube):

@@ -28,6 +28,7 @@ from memos.mem_scheduler.constants import (
     TASK_APPLY_EVENT,
     TASK_EXTRACT,
     TASK_PRECOMPUTE_KV,
+    TASK_QUERY_BATCH,
     TASK_REORGANIZE,
     TASK_SEARCH,
 )
@@ -66,7 +67,12 @@ TASK_POLICIES: dict[str, TaskPolicy] = {
     TASK_APPLY_BATCH: TaskPolicy(
         QUEUE_ADD, tuple(sorted(BATCHED_TYPES)), soft_time_limit_s=900, time_limit_s=960
     ),
+    # Queries waiting together: one model call for all their embeddings, graph reads shared.
+    TASK_QUERY_BATCH: TaskPolicy(QUEUE_QUERY, ("query",), soft_time_limit_s=300, time_limit_s=330),
 }
+
+#: The tasks whose body takes a list of events (see memos.workers.batching).
+BATCH_TASKS = frozenset({TASK_APPLY_BATCH, TASK_QUERY_BATCH})
 
 #: Faults of the bus itself: worth a Celery retry of the same delivery.
 INFRA_ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
@@ -140,7 +146,7 @@ def register_tasks(app: Celery) -> dict[str, Task]:
 
 
 def _body(name: str, accepted: tuple[str, ...]) -> Callable[..., Any]:
-    """The task function of ``name``: one event, or a batch of them (``memos.apply_batch``)."""
+    """The task function of ``name``: one event, or a batch of them (:data:`BATCH_TASKS`)."""
 
     def body(
         self: Task,
@@ -156,7 +162,7 @@ def _body(name: str, accepted: tuple[str, ...]) -> Callable[..., Any]:
     ) -> list[dict[str, Any]]:
         return run_batch(self.app, entries, notify_key, accepted, run_event)
 
-    chosen: Callable[..., Any] = batch_body if name == TASK_APPLY_BATCH else body
+    chosen: Callable[..., Any] = batch_body if name in BATCH_TASKS else body
     chosen.__name__ = name.rsplit(".", 1)[-1]
     chosen.__doc__ = f"Apply {'/'.join(accepted)} events through the handler registry."
     return chosen

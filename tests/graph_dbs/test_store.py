@@ -41,6 +41,31 @@ def test_setup_is_idempotent(graph_store: GraphStore) -> None:
     graph_store.verify()
 
 
+def test_schema_is_set_up_once_per_process_and_again_after_the_server_was_lost(
+    graph_store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = GraphStore._setup
+
+    def counting(self: GraphStore, *args: object) -> None:
+        calls.append(1)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GraphStore, "_setup", counting)
+    graph_store.setup()  # the session's store: already set up in this process
+    # Another store (a cube's memory) on the same server: no schema statements either.
+    other = GraphStore(graph_store.config, dialect=graph_store.dialect.name)
+    other.setup()
+    other.close()
+    assert calls == []
+    graph_store.forget_connection()  # what an unreachable server leads to
+    graph_store.setup()
+    assert calls == [1]
+    graph_store.setup()
+    assert calls == [1]
+    graph_store.verify()
+
+
 def test_create_get_update_delete(graph_store: GraphStore) -> None:
     graph = graph_store.for_cube(new_cube(), "alice")
     rows = [node("first", 1, tags=["a", "b"]), node("second", 2)]

@@ -248,3 +248,63 @@ async def test_heartbeat_and_check(make_config, rclient) -> None:
         ttl = rclient.ttl(config.keys.health("replica-1"))
         assert 0 < ttl <= 2
     assert not check_health(config)
+
+
+async def test_attempts_in_flight_are_resent_at_once_after_a_bus_outage(
+    make_config, rclient, monkeypatch
+) -> None:
+    import redis.asyncio as aioredis
+
+    from memos.mem_scheduler.executors import InlineExecutor
+
+    # task_timeout_s far above the test's patience: only the outage can bring the retry.
+    config = make_config(task_timeout_s=300.0)
+    lost: list[str] = []
+
+    class LosesTheFirstTask:
+        """The first attempt's task is lost with the bus (never runs); later ones run inline."""
+
+        def __init__(self) -> None:
+            self.inline = InlineExecutor(config)
+
+        async def submit(self, event: Any, token: str, notify_key: str, trace: Any = None) -> None:
+            if not lost:
+                lost.append(token)
+                return
+            await self.inline.submit(event, token, notify_key, trace)
+
+        def finished(self, token: str) -> None:
+            self.inline.finished(token)
+
+        def close(self) -> None:
+            self.inline.close()
+
+    executor = LosesTheFirstTask()
+    outage = {"left": 0}
+    real_blpop = aioredis.Redis.blpop
+
+    async def blpop(self: Any, *args: Any, **kwargs: Any) -> Any:
+        keys = [k.decode() if isinstance(k, bytes) else str(k) for k in args[0]]
+        notify = any(k.startswith(config.keys.notify("")) for k in keys)
+        if notify and outage["left"] > 0:
+            outage["left"] -= 1
+            raise redis.ConnectionError("Connection refused (the bus restarts)")
+        return await real_blpop(self, *args, **kwargs)
+
+    monkeypatch.setattr(aioredis.Redis, "blpop", blpop)
+    async with running(config) as scheduler, AsyncRedisEventTransport(config) as transport:
+        monkeypatch.setattr(scheduler, "_executor_for", lambda _type: executor)
+        event = add("u1", "c1")
+        await transport.publish(event)
+        await wait_until(lambda: bool(lost) and lost[0] in scheduler._waiting)
+        await asyncio.sleep(0.3)
+        assert rclient.llen(effects_key(config.prefix, "c1")) == 0  # lost: nothing ran
+        outage["left"] = 2  # the notify connection fails twice, then the bus is back
+        started = time.monotonic()
+        result = await transport.await_result(event.id, None, 15)
+        assert result.ok
+        assert time.monotonic() - started < 10  # not task_timeout_s (300 s)
+        assert rclient.lrange(effects_key(config.prefix, "c1"), 0, -1) == [event.key]
+        await wait_until(lambda: pending(rclient, config) == 0)
+        # The outage did not use up one of the event's attempts.
+        assert not rclient.exists(config.keys.dlq) or rclient.xlen(config.keys.dlq) == 0

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import redis
 
-from memos.mem_scheduler.constants import QUEUE_ADD, QUEUE_QUERY, TASK_APPLY_BATCH, TASK_BY_TYPE
+from memos.mem_scheduler.constants import (
+    QUEUE_ADD,
+    QUEUE_QUERY,
+    TASK_APPLY_BATCH,
+    TASK_BY_TYPE,
+    TASK_QUERY_BATCH,
+)
 from memos.mem_scheduler.events import make_event
 from memos.mem_scheduler.executors import CeleryExecutor
 from memos.workers import batching
@@ -167,9 +173,9 @@ def test_executor_sends_adds_ready_together_as_one_batch(worker_config) -> None:
 
     async def submit_all() -> None:
         await asyncio.gather(
-            *(executor.submit(e, f"tok{i}", notify, {"read": 1.0}) for i, e in enumerate(events)),
-            executor.submit(query, "tokq", notify),
+            *(executor.submit(e, f"tok{i}", notify, {"read": 1.0}) for i, e in enumerate(events))
         )
+        await executor.submit(query, "tokq", notify)
 
     try:
         asyncio.run(submit_all())
@@ -229,6 +235,106 @@ def test_adds_wait_for_a_free_slot_and_then_go_as_one_batch(worker_config) -> No
         assert executor._outstanding  # tok3's attempt still runs
         executor.finished("tok3")
         assert not executor._outstanding
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        client.close()
+
+
+def test_queries_ready_together_go_as_one_query_batch_in_their_own_lane(worker_config) -> None:
+    config = worker_config()
+    app = create_app(config)
+    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1)
+    adds = _adds(*((f"u{i}", f"c{i}", {}) for i in range(3)))
+    queries = [
+        make_event("query", user_id=f"u{i}", cube_id=f"c{i}", payload={"query": f"q{i}"})
+        for i in range(4)
+    ]
+    notify = config.keys.notify("test")
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+
+    def tasks(queue: str) -> list[str]:
+        key = f"{config.prefix}:celery:{queue}"
+        return [json.loads(m)["headers"]["task"] for m in client.lrange(key, 0, -1)]
+
+    async def scenario() -> None:
+        # One add and one query take their lanes' only slots; the rest wait in their lane.
+        await executor.submit(adds[0], "a0", notify)
+        await executor.submit(queries[0], "q0", notify)
+        assert tasks(QUEUE_ADD) == [TASK_BY_TYPE["add"]]
+        assert tasks(QUEUE_QUERY) == [TASK_BY_TYPE["query"]]
+        held_adds = [
+            asyncio.ensure_future(executor.submit(e, f"a{i + 1}", notify))
+            for i, e in enumerate(adds[1:])
+        ]
+        held_queries = [
+            asyncio.ensure_future(executor.submit(e, f"q{i + 1}", notify))
+            for i, e in enumerate(queries[1:])
+        ]
+        await asyncio.sleep(0.2)
+        assert not any(h.done() for h in held_adds + held_queries)
+        # The query slot frees while the add batch still runs: the queries go at once,
+        # as one batch task on the query queue; the adds keep waiting for their own slot.
+        executor.finished("q0")
+        await asyncio.wait_for(asyncio.gather(*held_queries), timeout=10)
+        assert tasks(QUEUE_QUERY)[0] == TASK_QUERY_BATCH
+        assert not any(h.done() for h in held_adds)
+        executor.finished("a0")
+        await asyncio.wait_for(asyncio.gather(*held_adds), timeout=10)
+        assert tasks(QUEUE_ADD)[0] == TASK_APPLY_BATCH
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        client.close()
+
+
+def test_add_batches_shrink_while_searches_wait_or_run(worker_config) -> None:
+    config = worker_config()
+    app = create_app(config)
+    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1)
+    adds = _adds(*((f"u{i}", f"c{i}", {}) for i in range(12)))
+    query = make_event("query", user_id="uq", cube_id="cq", payload={"query": "q"})
+    notify = config.keys.notify("test")
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    queue = f"{config.prefix}:celery:{QUEUE_ADD}"
+
+    def batch_sizes() -> list[int]:
+        sizes = []
+        for raw in reversed(client.lrange(queue, 0, -1)):  # oldest first
+            message = json.loads(raw)
+            body = json.loads(base64.b64decode(message["body"]))
+            sizes.append(len(body[0][0]) if message["headers"]["task"] == TASK_APPLY_BATCH else 1)
+        return sizes
+
+    async def scenario() -> None:
+        await executor.submit(adds[0], "a0", notify)  # takes the add slot
+        held = [
+            asyncio.ensure_future(executor.submit(e, f"a{i + 1}", notify))
+            for i, e in enumerate(adds[1:6])
+        ]
+        await asyncio.sleep(0.1)
+        executor.finished("a0")  # no search in sight: the whole wait goes (5 of at most 8)
+        await asyncio.wait_for(asyncio.gather(*held), timeout=10)
+        assert batch_sizes() == [1, 5]
+        await executor.submit(query, "q0", notify)  # a search runs now
+        held = [
+            asyncio.ensure_future(executor.submit(e, f"b{i}", notify))
+            for i, e in enumerate(adds[6:])
+        ]
+        await asyncio.sleep(0.1)
+        for i in range(1, 6):
+            executor.finished(f"a{i}")  # the add slot frees while the search still runs
+        await asyncio.sleep(0.2)
+        assert batch_sizes() == [1, 5, 2]  # a quarter of batch_max, the search waits less
+        executor.finished("q0")
+        for token in ("b0", "b1"):
+            executor.finished(token)
+        await asyncio.wait_for(asyncio.gather(*held), timeout=10)
+        assert batch_sizes() == [1, 5, 2, 4]  # the search is done: the rest go together
 
     try:
         asyncio.run(scenario())

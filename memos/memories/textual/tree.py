@@ -120,7 +120,7 @@ class TreeTextMemory(BaseTextMemory):
                 raise DimensionMismatchError(expected, got, where=f"memory {item.id}")
         return out
 
-    def add(self, memories: Sequence[MemoryInput]) -> AddResult:
+    def add(self, memories: Sequence[MemoryInput], *, tx: CubeGraph | None = None) -> AddResult:
         """Store memories (items, dicts or text); returns their ids in order.
 
         Missing embeddings are computed in batches. Items added together are linked by
@@ -128,9 +128,17 @@ class TreeTextMemory(BaseTextMemory):
         exist in the cube is not stored again: its id in the result is the existing memory's,
         and ``result.duplicates`` says so.
 
+        ``tx`` is a view of this cube inside a transaction the caller owns (several adds of
+        a worker's batch share one, :meth:`GraphStore.transaction`); without it the add is its
+        own transaction.
+
         Raises:
             InvalidMemoryInputError: malformed item, or an id that already names another memory.
         """
+        if tx is not None and (tx.cube_id != self.cube_id or not tx.in_transaction):
+            raise InvalidMemoryInputError(
+                f"add into cube {self.cube_id!r} got a view of {tx.cube_id!r} or no transaction"
+            )
         if isinstance(memories, str | bytes) or not isinstance(memories, Sequence):
             raise InvalidMemoryInputError("add expects a list of memories")
         items = [coerce_item(m) for m in memories]
@@ -142,28 +150,11 @@ class TreeTextMemory(BaseTextMemory):
         for row in rows:
             row["user_id"] = row.get("user_id") or self.graph.user_id
 
-        with self.graph.transaction() as tx:
-            existing = tx.find_by_dedup_keys([r["dedup_key"] for r in rows])
-            final_ids: list[str] = []
-            new_rows: list[dict[str, Any]] = []
-            duplicates: dict[str, str] = {}
-            for row in rows:
-                key = row["dedup_key"]
-                if key in existing:
-                    duplicates[row["id"]] = existing[key]
-                    final_ids.append(existing[key])
-                    continue
-                existing[key] = row["id"]
-                new_rows.append(row)
-                final_ids.append(row["id"])
-            clash = tx.existing_ids([r["id"] for r in new_rows])
-            if clash:
-                raise InvalidMemoryInputError(
-                    f"memory id {sorted(clash)[0]!r} already exists in cube {self.cube_id!r} "
-                    "with other content; use update() to change it"
-                )
-            tx.create_nodes(new_rows)
-            tx.merge_edges("CONTEXT", self._context_edges(items, final_ids))
+        if tx is not None:
+            final_ids, new_rows, duplicates = self._write(tx, items, rows)
+        else:
+            with self.graph.transaction() as own:
+                final_ids, new_rows, duplicates = self._write(own, items, rows)
         logger.info(
             "added %d memories to cube %s (%d duplicates)",
             len(new_rows),
@@ -171,6 +162,33 @@ class TreeTextMemory(BaseTextMemory):
             len(duplicates),
         )
         return AddResult(final_ids, [r["id"] for r in new_rows], duplicates)
+
+    def _write(
+        self, tx: CubeGraph, items: list[TextualMemoryItem], rows: list[dict[str, Any]]
+    ) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+        """The statements of one add inside ``tx``: final ids, rows created, duplicates."""
+        existing = tx.find_by_dedup_keys([r["dedup_key"] for r in rows])
+        final_ids: list[str] = []
+        new_rows: list[dict[str, Any]] = []
+        duplicates: dict[str, str] = {}
+        for row in rows:
+            key = row["dedup_key"]
+            if key in existing:
+                duplicates[row["id"]] = existing[key]
+                final_ids.append(existing[key])
+                continue
+            existing[key] = row["id"]
+            new_rows.append(row)
+            final_ids.append(row["id"])
+        clash = tx.existing_ids([r["id"] for r in new_rows])
+        if clash:
+            raise InvalidMemoryInputError(
+                f"memory id {sorted(clash)[0]!r} already exists in cube {self.cube_id!r} "
+                "with other content; use update() to change it"
+            )
+        tx.create_nodes(new_rows)
+        tx.merge_edges("CONTEXT", self._context_edges(items, final_ids))
+        return final_ids, new_rows, duplicates
 
     @staticmethod
     def _context_edges(
@@ -302,6 +320,7 @@ class TreeTextMemory(BaseTextMemory):
         *,
         info: Mapping[str, Any] | None = None,
         include_topics: bool = False,
+        query_vector: Sequence[float] | None = None,
     ) -> list[TextualMemoryItem]:
         """The ``top_k`` memories most related to ``query``, best first.
 
@@ -313,7 +332,9 @@ class TreeTextMemory(BaseTextMemory):
         for MemOS compatibility (its ``session_id`` adds session context). Each result carries
         its fused score in ``metadata.relativity``. Topic nodes written by reorganisation guide
         recall (graph expansion walks from a topic to its members) but are returned only with
-        ``include_topics=True``.
+        ``include_topics=True``. ``query_vector`` is the query's embedding when the caller
+        already has it (a worker embeds a batch of queries in one model call); it must come
+        from this memory's embedder.
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidMemoryInputError("search query must be a non-empty string")
@@ -340,17 +361,21 @@ class TreeTextMemory(BaseTextMemory):
         self._ensure_ready()
         timer = StepTimer()
         index = None
+
+        def embed() -> Sequence[float]:
+            if query_vector is not None:
+                return list(query_vector)
+            return self.embedder.embed([query])[0]
+
         if self.config.cube_index:
             from memos.memories.textual.cube_index_sync import synced_index_while
 
             # The catch-up's round trip to the store overlaps the query embedding.
             with timer.step("embed"):
-                index, vector = synced_index_while(
-                    self.graph, lambda: self.embedder.embed([query])[0], timer
-                )
+                index, vector = synced_index_while(self.graph, embed, timer)
         else:
             with timer.step("embed"):
-                vector = self.embedder.embed([query])[0]
+                vector = embed()
         hits = hybrid_search(
             self.graph,
             vector,

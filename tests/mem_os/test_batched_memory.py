@@ -1,0 +1,234 @@
+"""Batches of memory events on a worker: one graph transaction for adds, one model call for queries.
+
+The real handlers run in process on the session's embedded ArcadeDB and the packaged MiniLM,
+through :func:`memos.workers.batching.prepare` and :func:`apply_once` exactly as
+``memos.apply_batch`` / ``memos.query_batch`` run them on a worker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from memos.configs.mem_os import MOSConfig
+from memos.errors import AccessDeniedError
+from memos.graph_dbs import GraphStore
+from memos.mem_cube.general import GeneralMemCube
+from memos.mem_os.main import MOS
+from memos.mem_scheduler.constants import SchedulerKeys
+from memos.mem_scheduler.events import make_event
+from memos.mem_scheduler.idempotency import apply_once
+from memos.mem_scheduler.transport import InMemoryEventTransport
+from memos.memories.textual.tree import TreeTextMemory
+from memos.workers import batching, memory_worker
+from memos.workers import memory_handlers as handlers
+from memos.workers.handlers import get_handler
+from tests.mem_os.helpers import run_locally, tree_cube_config
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def batch_mos(
+    embedded_stack: object,
+    memos_home: Path,
+    rclient: redis.Redis,
+    keys: SchedulerKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[MOS]:
+    """A MOS whose events run in process; the worker's handlers and preparers registered."""
+    monkeypatch.setenv("MEMOS_HOME", str(memos_home))
+    transport = InMemoryEventTransport(run_locally(rclient, keys))
+    memory_worker.register(replace=True)
+    config = MOSConfig.model_validate(
+        {"user_id": "alice", "embedded": None, "scheduler": {"prefix": keys.prefix}}
+    )
+    facade = MOS(config, transport=transport, redis_client=rclient)
+    try:
+        yield facade
+    finally:
+        transport.close()
+        batching.unregister_preparer("add")
+        batching.unregister_preparer("query")
+
+
+def _tenants(mos: MOS, count: int) -> list[tuple[str, str]]:
+    out = []
+    for i in range(count):
+        user, cube = f"u{i}_{uuid.uuid4().hex[:6]}", f"bat_{uuid.uuid4().hex[:8]}"
+        mos.create_user(user)
+        assert mos.register_mem_cube(GeneralMemCube(tree_cube_config(cube)), user_id=user) == cube
+        out.append((user, cube))
+    return out
+
+
+def _add(user: str, cube: str, text: str) -> Any:
+    return make_event(
+        "add",
+        user_id=user,
+        cube_id=cube,
+        session_id="s1",
+        payload={"messages": [{"role": "user", "content": text}]},
+    )
+
+
+def _apply(client: redis.Redis, keys: SchedulerKeys, events: list[Any]) -> list[Any]:
+    """What a batch task does: prepare together, then apply_once each event on its own."""
+    prepared = batching.prepare(client, keys, events)
+    return [
+        apply_once(
+            client,
+            keys,
+            event,
+            get_handler(event.type),
+            token=uuid.uuid4().hex,
+            notify_key=None,
+            result_ttl_s=60,
+            idempotency_ttl_s=600,
+            prepared=prepared.get(event.id),
+        ).result
+        for event in events
+    ]
+
+
+def _node_ids(mos: MOS, cube: str, user: str) -> set[str]:
+    everything = mos.get_all(mem_cube_id=cube, user_id=user)
+    return {m["id"] for entry in everything["text_mem"] for m in entry["memories"]["nodes"]}
+
+
+class _Counting:
+    """Counts explicit graph transactions: per store (shared) and per cube (one add each)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from memos.graph_dbs.store import CubeGraph
+
+        self.shared = 0
+        self.per_cube = 0
+        store_tx, cube_tx = GraphStore.transaction, CubeGraph.transaction
+
+        def shared(store: Any) -> Any:
+            self.shared += 1
+            return store_tx(store)
+
+        def per_cube(graph: Any) -> Any:
+            self.per_cube += 1
+            return cube_tx(graph)
+
+        monkeypatch.setattr(GraphStore, "transaction", shared)
+        monkeypatch.setattr(CubeGraph, "transaction", per_cube)
+
+
+def test_a_batch_of_adds_is_one_transaction_and_a_redelivery_writes_nothing_twice(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = _tenants(batch_mos, 3)
+    events = [_add(u, c, f"Tenant {i} keeps {i + 2} bees.") for i, (u, c) in enumerate(tenants)]
+    counting = _Counting(monkeypatch)
+    results = _apply(rclient, keys, events)
+    assert all(r.ok for r in results)
+    assert (counting.shared, counting.per_cube) == (1, 0)  # one transaction for all three
+    first_ids = [r.result["added_ids"] for r in results]
+    for (user, cube), ids in zip(tenants, first_ids, strict=True):
+        assert ids and _node_ids(batch_mos, cube, user) == set(ids)
+
+    # The worker died after the shared graph commit, before the done markers: the events come
+    # back (the same idempotency keys), are prepared and written again, and change nothing.
+    for event in events:
+        rclient.delete(keys.done(event.scoped_key))
+    again = [e.model_copy(update={"id": uuid.uuid4().hex, "attempt": 1}) for e in events]
+    replayed = _apply(rclient, keys, again)
+    assert [r.result["added_ids"] for r in replayed] == first_ids
+    for (user, cube), ids in zip(tenants, first_ids, strict=True):
+        assert _node_ids(batch_mos, cube, user) == set(ids)
+
+    # Delivered once more with the markers in place: replays, not even prepared.
+    counting.shared = 0
+    third = _apply(rclient, keys, again)
+    assert [r.result["added_ids"] for r in third] == first_ids
+    assert counting.shared == 0
+
+
+def test_a_failing_shared_write_leaves_each_add_to_its_own_transaction(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = _tenants(batch_mos, 3)
+    events = [_add(u, c, f"Tenant {i} owns {i + 1} kayaks.") for i, (u, c) in enumerate(tenants)]
+    poisoned = tenants[1][1]
+    original = TreeTextMemory.add
+
+    def add(self: TreeTextMemory, memories: Any, *, tx: Any = None) -> Any:
+        if self.cube_id == poisoned:
+            raise RuntimeError("this cube's write fails")
+        return original(self, memories, tx=tx)
+
+    monkeypatch.setattr(TreeTextMemory, "add", add)
+    counting = _Counting(monkeypatch)
+    results = _apply(rclient, keys, events)
+    # The shared transaction rolled back; each add then ran alone and only the bad one failed.
+    assert counting.shared == 1 and counting.per_cube == 2
+    assert [r.ok for r in results] == [True, False, True]
+    assert _node_ids(batch_mos, poisoned, tenants[1][0]) == set()
+    for index in (0, 2):
+        user, cube = tenants[index]
+        assert _node_ids(batch_mos, cube, user) == set(results[index].result["added_ids"])
+
+
+def test_an_add_without_access_is_not_written_by_its_batch(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys
+) -> None:
+    (owner, cube), (other, other_cube) = _tenants(batch_mos, 2)
+    intruder = _add(other, cube, "I should not be able to write here.")
+    fair = _add(other, other_cube, "My own cube, my own note.")
+    results = _apply(rclient, keys, [intruder, fair])
+    assert not results[0].ok and results[0].error.type == AccessDeniedError.__name__
+    assert results[1].ok
+    assert _node_ids(batch_mos, cube, owner) == set()
+
+
+def test_batched_queries_find_what_one_by_one_searches_find(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys
+) -> None:
+    tenants = _tenants(batch_mos, 3)
+    facts = [
+        "Caroline adopted a beagle named Rex in May.",
+        "Melanie ran the Boston marathon last spring.",
+        "The pottery class meets on Tuesday evenings.",
+        "John's degree is in civil engineering.",
+    ]
+    adds = [
+        _add(u, c, f"{fact} (tenant {i})") for i, (u, c) in enumerate(tenants) for fact in facts
+    ]
+    assert all(r.ok for r in _apply(rclient, keys, adds))
+    questions = ["Who has a dog?", "When does the pottery class meet?", "What did John study?"]
+    queries = [
+        make_event("query", user_id=u, cube_id=c, payload={"query": q, "top_k": 3})
+        for (u, c), q in zip(tenants, questions, strict=True)
+    ]
+    prepared = batching.prepare(rclient, keys, queries)
+    assert set(prepared) == {q.id for q in queries}  # one embedding call prepared all three
+
+    def hits(result: Any) -> list[tuple[str, float]]:
+        found = result["text_mem"][0]["memories"]
+        return [(m["id"], m["metadata"]["relativity"]) for m in found]
+
+    for query in queries:
+        alone = hits(_run_query(rclient, keys, query, None))
+        together = hits(_run_query(rclient, keys, query, prepared[query.id]))
+        assert [i for i, _ in together] == [i for i, _ in alone]
+        assert [s for _, s in together] == pytest.approx([s for _, s in alone], abs=1e-9)
+        assert len(alone) == 3
+
+
+def _run_query(client: redis.Redis, keys: SchedulerKeys, event: Any, prepared: Any) -> Any:
+    from memos.workers.handlers import HandlerContext
+
+    with client.pipeline(transaction=True) as tx:
+        ctx = HandlerContext(redis=client, tx=tx, keys=keys, attempt=0, prepared=prepared)
+        out = handlers.handle_query(event, ctx)
+        tx.reset()
+    return out
