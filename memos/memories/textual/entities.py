@@ -42,6 +42,15 @@ _SPAN_RE = re.compile(rf"{_CAP}(?:\s+(?:of|the|de|la|van|von|and|&)?\s*{_CAP})*"
 _TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
 _NON_ALNUM_RE = re.compile(r"[^\w]|_", re.UNICODE)
 _FIRST_PERSON_RE = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|mine|myself)\b", re.IGNORECASE)
+# Sentence openers that are capitalised without being names ("Hey Mel", "Thanks Jon", "Wow"):
+# stripped from the ends of a span like stopwords.
+_OPENERS = frozenset(
+    """
+    hey hi hello thanks thank wow yeah yep yup yes no oh ah aw awesome cool great good nice
+    sure lol haha omg congrats congratulations okay ok well anyway totally definitely sounds
+    dear bye goodbye welcome sorry please
+    """.split()  # noqa: SIM905
+)
 # The longest entity matched in a question, in words.
 _MAX_NGRAM = 3
 # Shortest short form resolved to a longer entity ("Mel" -> "melanie").
@@ -62,16 +71,16 @@ def normalise(text: str) -> str:
 def extract_entities(text: str) -> list[str]:
     """Normalised capitalised spans of ``text``, first-seen order, stopword-only spans dropped.
 
-    A span's leading and trailing stopwords go ("The Beatles" -> "beatles"); a sentence-initial
-    common word is kept when it is not a stopword: such noise only matters if a question names
-    the same word, and then it is a name there too.
+    A span's leading and trailing stopwords and greetings go ("The Beatles" -> "beatles", "Hey
+    Mel" -> "mel"); another sentence-initial common word is kept: such noise only matters if a
+    question names the same word, and then it is a name there too.
     """
     seen: dict[str, None] = {}
     for match in _SPAN_RE.finditer(text):
         words = normalise(match.group(0)).split()
-        while words and words[0] in STOPWORDS:
+        while words and (words[0] in STOPWORDS or words[0] in _OPENERS):
             words.pop(0)
-        while words and words[-1] in STOPWORDS:
+        while words and (words[-1] in STOPWORDS or words[-1] in _OPENERS):
             words.pop()
         if not words or (len(words) == 1 and len(words[0]) < 2):
             continue

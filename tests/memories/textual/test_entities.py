@@ -40,6 +40,8 @@ def test_capitalised_spans_are_entities_normalised_like_the_text_index() -> None
     assert extract_entities(text) == ["charlotte web", "new york", "beatles"]
     # Stopword-only spans ("I", "The") are not entities.
     assert extract_entities("I think The End") == ["end"]
+    # Greetings are not part of a name.
+    assert extract_entities("Hey Mel! Thanks, Jon.") == ["mel", "jon"]
     assert normalise("Charlotte's  Web!") == "charlotte web"
 
 
