@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from memos.graph_dbs import NodeFilter
-from memos.memories.textual.entities import SPEAKER_PREFIX
+from memos.memories.textual.entities import SPEAKER_PREFIX, normalise
 from memos.memories.textual.retrieval import STOPWORDS
 from memos.memories.textual.stemming import stem
 
@@ -216,7 +216,11 @@ class CubeIndex:
                 if entity.startswith(SPEAKER_PREFIX):
                     speaker = speaker or entity[len(SPEAKER_PREFIX) :]
                 else:
-                    self._entities.setdefault(entity, array("i")).append(p)
+                    # Writers other than the fast reader (an LLM's "entities") may store names
+                    # as written: postings are keyed the way questions are matched.
+                    name = normalise(entity)
+                    if name:
+                        self._entities.setdefault(name, array("i")).append(p)
             self._speaker[p] = self._speaker_codes.code(speaker)
             terms = self._terms(doc_terms(str(row.get("memory") or "")))
             self._doclen[p] = len(terms)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from memos.memories.textual.retrieval import STOPWORDS
 
@@ -57,6 +58,7 @@ _MAX_NGRAM = 3
 _MIN_ALIAS = 3
 
 
+@lru_cache(maxsize=65_536)
 def normalise(text: str) -> str:
     """Lowercase terms of ``text`` joined by spaces, as the full-text index tokenises them."""
     out: list[str] = []

@@ -128,6 +128,9 @@ def test_cube_index_speaker_entity_and_time_masks_follow_upsert_and_remove() -> 
     assert live.sum() == 4
     assert int((index.entity_mask(["paris"]) & live).sum()) == 1
     assert index.is_entity("rome")
+    # Names stored as written (an LLM's entities) are keyed as questions are matched.
+    index.upsert([{"id": "c0", "embedding": unit(5), "memory": "x", "entities": ["New York"]}])
+    assert index.is_entity("new york")
 
 
 def test_entity_postings_survive_compaction() -> None:
