@@ -26,6 +26,11 @@ Every raw-turn baseline indexes one document per turn, ``"<speaker>: <text>"`` p
 ``" [shares an image: <BLIP caption>]"`` when the turn shares an image: exactly what a reader of
 the dialogue sees. (Without the speaker name a question such as "What did Caroline research?"
 cannot tell the two speakers apart: dense recall@10 drops from 0.45 to 0.31.)
+
+Train / test split: ranking constants are tuned on the first :data:`TRAIN_CONVERSATIONS`
+conversations only (``train``); the rest (``test``) are held out, so a gain that only fits the
+tuning data shows. ``--split`` picks which conversations run; every system's result carries a
+summary per split present (``splits``) next to the overall one.
 """
 
 from __future__ import annotations
@@ -68,6 +73,11 @@ RAW_SYSTEMS = ("bm25", "bm25-kw", "dense", "rrf", "rrf-tuned")
 # RRF constant of the reference baseline (Cormack et al.'s default).
 BASELINE_RRF_K = 60
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+# Signals of the fast mode's search that --ablate can switch off (query_signals, stemming).
+ABLATABLE = ("stem", "speaker", "entity", "time")
+# Conversations 1-5 tune ranking constants; 6-10 are held out (reported separately).
+TRAIN_CONVERSATIONS = 5
+SPLITS = ("train", "test", "all")
 
 
 def plain_tokens(text: str) -> list[str]:
@@ -183,6 +193,20 @@ def _tree_available() -> bool:
     return True
 
 
+def split_of(position: int) -> str:
+    """``train`` for the first :data:`TRAIN_CONVERSATIONS` positions (0-based), else ``test``."""
+    return "train" if position < TRAIN_CONVERSATIONS else "test"
+
+
+def select_split(conversations: list[Conversation], split: str) -> list[tuple[int, Conversation]]:
+    """The conversations of ``split`` with their 0-based positions in the data file."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return [
+        (i, conv) for i, conv in enumerate(conversations) if split == "all" or split_of(i) == split
+    ]
+
+
 def _summarise(rows: list[tuple[Question, Ranked]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for k in KS:
@@ -206,11 +230,18 @@ def evaluate(
     conversations: list[Conversation],
     systems: Sequence[str] = ALL_SYSTEMS,
     tree: Any = None,
+    positions: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Run the chosen systems over ``conversations``; the suite's result dict.
 
     ``tree`` is an open :class:`bench.tree_system.TreeSystem`, required for ``fast``.
+    ``positions`` are the conversations' 0-based places in the data file (default 0, 1, ...):
+    they decide each conversation's split (:func:`split_of`).
     """
+    if positions is None:
+        positions = range(len(conversations))
+    if len(positions) != len(conversations):
+        raise ValueError("give one position per conversation")
     wanted = [s for s in systems if s != "fast" or tree is not None]
     skipped = [s for s in systems if s not in wanted]
     embedder = tree.embedder if tree is not None else _base_embedder()
@@ -218,8 +249,11 @@ def evaluate(
     rows: dict[str, list[tuple[Question, Ranked]]] = {s: [] for s in wanted}
     seconds: dict[str, float] = dict.fromkeys(wanted, 0.0)
     questions = 0
-    for conv in conversations:
+    split_rows: dict[str, list[str]] = {s: [] for s in wanted}
+    for position, conv in zip(positions, conversations, strict=True):
         texts = [q.text for q in conv.questions]
+        for name in wanted:
+            split_rows[name].extend([split_of(position)] * len(texts))
         questions += len(texts)
         raw_wanted = [s for s in RAW_SYSTEMS if s in wanted]
         if raw_wanted:
@@ -261,6 +295,13 @@ def evaluate(
     for name in wanted:
         summary = _summarise(rows[name])
         summary["seconds"] = round(seconds[name], 1)
+        summary["splits"] = {
+            split: _summarise(
+                [row for row, tag in zip(rows[name], split_rows[name], strict=True) if tag == split]
+            )
+            for split in ("train", "test")
+            if split in split_rows[name]
+        }
         result_systems[name] = summary
     out: dict[str, Any] = {
         "systems": result_systems,
@@ -283,18 +324,24 @@ def print_table(result: dict[str, Any]) -> None:
         f"{result['conversations']} conversations)"
     )
     table.add_column("system")
+    table.add_column("split")
     for k in KS:
         table.add_column(f"R@{k}", justify="right")
     for cat in CATEGORIES:
         table.add_column(f"{CATEGORY_NAMES[cat]} R@10", justify="right")
     table.add_column("s", justify="right")
     for name, s in result["systems"].items():
-        table.add_row(
-            name,
-            *(f"{s[f'R@{k}']:.3f}" for k in KS),
-            *(f"{s['by_category'][str(c)]['R@10']:.3f}" for c in CATEGORIES),
-            f"{s['seconds']:.0f}",
-        )
+        parts = [("all", s)]
+        if len(s.get("splits", {})) > 1:
+            parts += list(s["splits"].items())
+        for split, part in parts:
+            table.add_row(
+                name,
+                split,
+                *(f"{part[f'R@{k}']:.3f}" for k in KS),
+                *(f"{part['by_category'][str(c)]['R@10']:.3f}" for c in CATEGORIES),
+                f"{s['seconds']:.0f}" if split == "all" else "",
+            )
     Console().print(table)
     for name, why in result.get("skipped", {}).items():
         Console().print(f"[yellow]skipped {name}: {why}[/yellow]")
@@ -308,13 +355,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(ALL_SYSTEMS),
         help=f"comma-separated subset of {', '.join(ALL_SYSTEMS)}",
     )
-    parser.add_argument("--conversations", type=int, default=None, help="use only the first N")
+    parser.add_argument(
+        "--conversations", type=int, default=None, help="use only the first N (of the split)"
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="all",
+        help=f"train: conversations 1-{TRAIN_CONVERSATIONS} (tuning), test: the rest (held out)",
+    )
+    parser.add_argument(
+        "--user-view",
+        action="store_true",
+        help="stand-in for user-assistant chats: speakers user/assistant, first-person "
+        "questions about the user only (see locomo_user_view)",
+    )
+    parser.add_argument(
+        "--ablate",
+        default="",
+        help=f"fast: comma-separated signals to switch off ({', '.join(ABLATABLE)})",
+    )
     parser.add_argument(
         "--global-index",
         action="store_true",
         help="fast: search through the store's global indexes instead of the cube index",
     )
     peers.add_peers_argument(parser)
+
+
+def ablated_search(ablate: Sequence[str]) -> Any:
+    """The default search config with the ``ablate``d signals off (``stem``: exact BM25 terms).
+
+    Stemming belongs to the cube index, not to the search config, so switching it off sets the
+    index module's default for this process (the benchmark's own cubes only).
+    """
+    import dataclasses
+
+    from memos.memories.textual import cube_index
+
+    cube_index.STEM_TERMS = "stem" not in ablate
+    signals = dataclasses.replace(
+        DEFAULT_SEARCH.signals,
+        **{name: 0.0 for name in ablate if name != "stem"},
+    )
+    return dataclasses.replace(DEFAULT_SEARCH, signals=signals)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -331,16 +415,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if wanted_peers:
         mem0_peer.require()
     limit = args.conversations or (2 if args.quick else None)
-    conversations = load_locomo(data, limit)
+    chosen = select_split(load_locomo(data), getattr(args, "split", "all"))[:limit]
+    positions = [i for i, _ in chosen]
+    conversations = [conv for _, conv in chosen]
+    if getattr(args, "user_view", False):
+        from memos.bench.locomo_user_view import user_view
+
+        conversations = [user_view(conv) for conv in conversations]
+    ablate = [a.strip() for a in getattr(args, "ablate", "").split(",") if a.strip()]
+    if set(ablate) - set(ABLATABLE):
+        raise SystemExit(f"unknown --ablate {ablate}; choose from {', '.join(ABLATABLE)}")
     if "fast" in systems and _tree_available():
         from memos.bench.tree_system import TreeSystem
 
         with TreeSystem(
-            _base_embedder(), cube_index=not getattr(args, "global_index", False)
+            _base_embedder(),
+            cube_index=not getattr(args, "global_index", False),
+            search_config=ablated_search(ablate),
         ) as tree:
-            result = evaluate(conversations, systems, tree=tree)
+            result = evaluate(conversations, systems, tree=tree, positions=positions)
     else:
-        result = evaluate(conversations, systems)
+        result = evaluate(conversations, systems, positions=positions)
+    result["split"] = getattr(args, "split", "all")
+    result["ablated"] = ablate
+    result["user_view"] = bool(getattr(args, "user_view", False))
     if "mem0" in wanted_peers:
         _add_mem0(result, conversations)
     print_table(result)

@@ -48,6 +48,7 @@ from memos.bench.common import (
 )
 from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_questions
+from memos.memories.textual.entities import memory_entities
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ def cube_items(path: Path, n: int) -> list[dict[str, Any]]:
                         "memory_type": "LongTermMemory",
                         "sources": [{"type": "chat", "role": speaker,
                                      "message_id": f"m{len(items)}"}],
+                        # What the fast reader stores: the speaker and the names mentioned,
+                        # so the speaker / entity signals of search take part in the timing.
+                        "entities": memory_entities(speaker, text),
                     },
                 }
             )  # fmt: skip

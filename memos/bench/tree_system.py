@@ -23,9 +23,13 @@ SEARCH_TOP_K = 25
 class TreeSystem:
     """Context manager owning the stack, the graph store and the shared embedder."""
 
-    def __init__(self, embedder: Any, *, cube_index: bool = True) -> None:
+    def __init__(
+        self, embedder: Any, *, cube_index: bool = True, search_config: Any = None
+    ) -> None:
         self.embedder = embedder
         self.cube_index = cube_index  # false: search through the store's global indexes
+        # A HybridSearchConfig for every cube's search (None: the default one).
+        self.search_config = search_config
         self._private = PrivateGraphStore()
 
     @property
@@ -62,6 +66,8 @@ class TreeSystem:
             cube_index=self.cube_index,
         )
         memory = TreeTextMemory(config, embedder=self.embedder, store=self._store)
+        if self.search_config is not None:
+            memory.search_config = self.search_config
         try:
             for items in sessions:
                 if items:

@@ -213,7 +213,8 @@ PRUNE_CHANGES = (
 _INDEX_FIELDS = (
     "n.id AS id, n.embedding AS embedding, n.memory AS memory, n.status AS status, "
     "n.memory_type AS memory_type, n.session_id AS session_id, "
-    "n.valid_at_ts AS valid_at_ts, n.invalid_at_ts AS invalid_at_ts, n.created_at AS created_at"
+    "n.valid_at_ts AS valid_at_ts, n.invalid_at_ts AS invalid_at_ts, n.created_at AS created_at, "
+    "n.entities AS entities, n.memory_time AS memory_time"
 )
 
 INDEX_ROWS = (

@@ -14,6 +14,7 @@ from typing import Any
 from memos.mem_reader.chunking import Chunk
 from memos.mem_reader.dates import format_date, resolve_relative_dates
 from memos.mem_reader.messages import TimedMessage
+from memos.memories.textual.entities import memory_entities
 from memos.memories.textual.item import (
     MemoryType,
     SourceMessage,
@@ -201,6 +202,9 @@ def fast_chat_memories(
             "memory_type": _memory_type(main),
             "key": _key(main),
             "tags": _tags(main),
+            # Speaker and the names the message itself mentions (not the quoted context): the
+            # cube index's entity postings, used by search's speaker and entity signals.
+            "entities": memory_entities(main.role, main.content),
             "sources": sources,
             "background": background,
             "confidence": FAST_CONFIDENCE,

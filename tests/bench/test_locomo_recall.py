@@ -11,7 +11,8 @@ import pytest
 
 from memos.bench.__main__ import main
 from memos.bench.locomo_data import load_locomo, turn_document
-from memos.bench.locomo_recall import HybridIndex, plain_tokens, recall_at_k
+from memos.bench.locomo_recall import HybridIndex, plain_tokens, recall_at_k, select_split
+from memos.bench.locomo_user_view import first_person, user_view
 
 
 def synthetic_sample(sample_id: str) -> dict[str, Any]:
@@ -148,3 +149,52 @@ def test_cli_json_shape(data_file: Path, tmp_path: Path) -> None:
     # five turns per conversation: by k=5 every evidence turn has been cited
     assert result["systems"]["bm25"]["R@5"] == 1.0
     assert result["systems"]["fast-inproc"]["R@5"] == 1.0
+
+
+def test_split_selects_train_and_test_conversations() -> None:
+    convs = [load_sample(f"c{i}") for i in range(7)]
+    assert [i for i, _ in select_split(convs, "train")] == [0, 1, 2, 3, 4]
+    assert [i for i, _ in select_split(convs, "test")] == [5, 6]
+    assert len(select_split(convs, "all")) == 7
+    with pytest.raises(ValueError):
+        select_split(convs, "dev")
+
+
+def load_sample(sample_id: str) -> Any:
+    from memos.bench.locomo_data import Conversation
+
+    return Conversation(sample_id, [], [])
+
+
+def test_summaries_per_split(tmp_path: Path) -> None:
+    path = tmp_path / "six.json"
+    path.write_text(json.dumps([synthetic_sample(f"conv-{i}") for i in range(6)]))
+    out = tmp_path / "result.json"
+    assert main(["locomo-recall", "--data", str(path), "--json", str(out),
+                 "--systems", "bm25,dense,rrf"]) == 0  # fmt: skip
+    result = json.loads(out.read_text())["locomo-recall"]
+    splits = result["systems"]["bm25"]["splits"]
+    assert set(splits) == {"train", "test"}
+    # Four answerable questions per conversation: five train conversations, one test.
+    assert sum(c["questions"] for c in splits["train"]["by_category"].values()) == 20
+    assert sum(c["questions"] for c in splits["test"]["by_category"].values()) == 4
+    assert main(["locomo-recall", "--data", str(path), "--json", str(out),
+                 "--systems", "bm25,dense,rrf", "--split", "test"]) == 0  # fmt: skip
+    result = json.loads(out.read_text())["locomo-recall"]
+    assert result["questions"] == 4 and result["split"] == "test"
+    assert set(result["systems"]["bm25"]["splits"]) == {"test"}
+
+
+def test_user_view_renames_speakers_and_asks_in_the_first_person(data_file: Path) -> None:
+    conv = load_locomo(data_file)[0]
+    view = user_view(conv)
+    assert {m["role"] for m in view.messages} == {"user", "assistant"}
+    assert [m["content"] for m in view.messages] == [m["content"] for m in conv.messages]
+    # Questions about Ana (the first speaker) only, in her words; Ben's question is dropped.
+    assert [q.text for q in view.questions] == [
+        "What pet did I adopt?",
+        "When did I adopt Pixel?",
+        "What flowers grow in my garden?",
+    ]
+    assert [q.evidence for q in view.questions] == [("D1:1",), ("D1:1",), ("D1:3",)]
+    assert first_person("What does Ana like?", "Ana") == "What do I like?"

@@ -17,6 +17,11 @@ matches cost:
   are tokenised the same way.
 * filters: per-position status, memory type, session and validity, compared in numpy, so the
   :class:`NodeFilter` of a search applies exactly as the Cypher ``WHERE`` did.
+* entities (the node's ``entities`` property, see :mod:`entities`): the speaker of each position
+  and, per named entity, the positions that mention it; and whether the memory states a time of
+  its own (``memory_time``). These are the query-side signals of hybrid search (who a question
+  is about, which names it mentions, whether it asks "when"); they come from node properties the
+  index already re-reads, so they stay in step with the store like the rest.
 
 Positions are append-only: an update appends a new position and retires the old one; retired
 positions are dropped by compaction once they are a quarter of the index. The index knows nothing
@@ -35,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from memos.graph_dbs import NodeFilter
+from memos.memories.textual.entities import SPEAKER_PREFIX, normalise
 from memos.memories.textual.retrieval import STOPWORDS
+from memos.memories.textual.stemming import stem
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,9 @@ HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
 # Compaction when retired positions are at least this share of all positions.
 COMPACT_SHARE = 0.25
+# BM25 terms are stemmed ("researching" meets "research"; see stemming). Off: exact word forms,
+# as the store's full-text index matches them.
+STEM_TERMS = True
 # Lucene's BM25 defaults.
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -87,6 +97,9 @@ class _Codes:
     def lookup(self, values: Iterable[str]) -> list[int]:
         return [self._codes[v] for v in values if v in self._codes]
 
+    def values(self) -> list[str]:
+        return list(self._codes)
+
 
 def _ts(value: Any) -> float:
     return math.nan if value is None else float(value)
@@ -95,8 +108,9 @@ def _ts(value: Any) -> float:
 class CubeIndex:
     """Vectors, BM25 postings and filter fields of one cube's nodes, by append-only position."""
 
-    def __init__(self, dimension: int) -> None:
+    def __init__(self, dimension: int, *, stem_terms: bool | None = None) -> None:
         self.dimension = dimension
+        self.stem_terms = STEM_TERMS if stem_terms is None else stem_terms
         self._ids: list[str] = []
         self._created: list[str] = []  # created_at by position (ISO text sorts by time)
         self._pos: dict[str, int] = {}
@@ -111,6 +125,10 @@ class CubeIndex:
         self._valid = np.zeros(0, dtype=np.float64)
         self._invalid = np.zeros(0, dtype=np.float64)
         self._doclen = np.zeros(0, dtype=np.float32)
+        self._speaker = np.zeros(0, dtype=np.int32)
+        self._timed = np.zeros(0, dtype=bool)
+        self._speaker_codes = _Codes()
+        self._entities: dict[str, array[int]] = {}
         self._status_codes = _Codes()
         self._mtype_codes = _Codes()
         self._session_codes = _Codes()
@@ -161,6 +179,8 @@ class CubeIndex:
         self._valid = grown(self._valid, math.nan)
         self._invalid = grown(self._invalid, math.nan)
         self._doclen = grown(self._doclen)
+        self._speaker = grown(self._speaker, -1)
+        self._timed = grown(self._timed, False)
         self._cap = cap
 
     def upsert(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -190,7 +210,20 @@ class CubeIndex:
             self._session[p] = self._session_codes.code(row.get("session_id"))
             self._valid[p] = _ts(row.get("valid_at_ts"))
             self._invalid[p] = _ts(row.get("invalid_at_ts"))
-            terms = doc_terms(str(row.get("memory") or ""))
+            self._timed[p] = bool(row.get("memory_time"))
+            speaker = None
+            for entity in row.get("entities") or ():
+                entity = str(entity)
+                if entity.startswith(SPEAKER_PREFIX):
+                    speaker = speaker or entity[len(SPEAKER_PREFIX) :]
+                else:
+                    # Writers other than the fast reader (an LLM's "entities") may store names
+                    # as written: postings are keyed the way questions are matched.
+                    name = normalise(entity)
+                    if name:
+                        self._entities.setdefault(name, array("i")).append(p)
+            self._speaker[p] = self._speaker_codes.code(speaker)
+            terms = self._terms(doc_terms(str(row.get("memory") or "")))
             self._doclen[p] = len(terms)
             counts: dict[str, int] = {}
             for term in terms:
@@ -242,6 +275,8 @@ class CubeIndex:
         self._valid = packed(self._valid[: self._n])
         self._invalid = packed(self._invalid[: self._n])
         self._doclen = packed(self._doclen[: self._n])
+        self._speaker = packed(self._speaker[: self._n])
+        self._timed = packed(self._timed[: self._n])
         self._ids = [self._ids[int(p)] for p in keep]
         self._created = [self._created[int(p)] for p in keep]
         self._pos = {node_id: i for i, node_id in enumerate(self._ids)}
@@ -254,6 +289,13 @@ class CubeIndex:
                 tfs = np.frombuffer(tf, dtype=np.float32)[live]
                 postings[term] = (array("i", new[live].astype(np.int32)), array("f", tfs))
         self._postings = postings
+        entities: dict[str, array[int]] = {}
+        for entity, pos in self._entities.items():
+            old = np.frombuffer(pos, dtype=np.int32) if len(pos) else np.zeros(0, np.int32)
+            new = remap[old]
+            if (new >= 0).any():
+                entities[entity] = array("i", new[new >= 0].astype(np.int32))
+        self._entities = entities
         self._n = self._cap = n
         self._hnsw, self._hnsw_n = None, 0
         logger.debug("cube index compacted to %d positions", n)
@@ -300,30 +342,21 @@ class CubeIndex:
         self, vector: Sequence[float], k: int, keep: np.ndarray
     ) -> list[tuple[str, float]]:
         """Top ``k`` positions of ``keep`` by cosine, on the store's ``(1 + cos) / 2`` scale."""
-        if k <= 0:
-            return []
+        query = self.vector_query(vector)
+        return query.search(keep, k) if query is not None else []
+
+    def vector_query(self, vector: Sequence[float]) -> VectorQuery | None:
+        """One query vector's searches over several filters, sharing one scan of the vectors.
+
+        ``None`` for a zero vector. Hybrid search asks it for the whole cube and for subsets
+        (one speaker's memories, those naming an entity): each is a masked top-k over the same
+        cosines, not another matrix-vector product.
+        """
         q = np.asarray(vector, dtype=np.float32)
         norm = float(np.linalg.norm(q))
         if norm == 0:
-            return []
-        q = q / norm
-        keep = keep & self._has_vec[: self._n]
-        count = int(keep.sum())
-        if count == 0:
-            return []
-        if count >= HNSW_MIN:
-            found = self._hnsw_candidates(q, k, keep)
-            if len(found) >= min(k, count):
-                scores = self._vecs[found] @ q
-                return [(i, (1.0 + s) / 2.0) for i, s in self._top(found, scores, k)]
-        if count * 2 >= self._n:
-            scores = self._vecs[: self._n] @ q
-            positions = np.flatnonzero(keep)
-            scores = scores[positions]
-        else:
-            positions = np.flatnonzero(keep)
-            scores = self._vecs[positions] @ q
-        return [(i, (1.0 + s) / 2.0) for i, s in self._top(positions, scores, k)]
+            return None
+        return VectorQuery(self, q / norm)
 
     def _hnsw_candidates(self, q: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
         import faiss
@@ -368,9 +401,21 @@ class CubeIndex:
 
     def text_search(self, lucene_query: str, k: int, keep: np.ndarray) -> list[tuple[str, float]]:
         """Top ``k`` positions of ``keep`` matching any query term, by BM25 (cube statistics)."""
-        terms = query_terms(lucene_query)
-        if k <= 0 or not terms or not self._pos:
+        if k <= 0:
             return []
+        scores = self.text_scores(lucene_query)
+        return self.text_top(scores, k, keep) if scores is not None else []
+
+    def text_top(self, scores: np.ndarray, k: int, keep: np.ndarray) -> list[tuple[str, float]]:
+        """Top ``k`` positions of ``keep`` with a positive score in ``text_scores``' array."""
+        positions = np.flatnonzero((scores > 0) & keep[: len(scores)])
+        return self._top(positions, scores[positions], k)
+
+    def text_scores(self, lucene_query: str) -> np.ndarray | None:
+        """BM25 score of every position for the query (``None`` when no term can match)."""
+        terms = list(dict.fromkeys(self._terms(query_terms(lucene_query))))
+        if not terms or not self._pos:
+            return None
         n = self._n
         alive = self._alive[:n]
         docs = len(self._pos)
@@ -391,5 +436,68 @@ class CubeIndex:
             weight = idf * tf / (tf + norm)
             # A position appears once per term's posting, so plain fancy-index addition is exact.
             scores[pos[live]] += weight[live]
-        positions = np.flatnonzero((scores > 0) & keep)
-        return self._top(positions, scores[positions], k)
+        return scores
+
+    def _terms(self, terms: list[str]) -> list[str]:
+        return [stem(t) for t in terms] if self.stem_terms else terms
+
+    # -- entities ---------------------------------------------------------------------------
+
+    def speakers(self) -> list[str]:
+        """The speaker names seen in this cube (normalised, without prefix)."""
+        return self._speaker_codes.values()
+
+    def is_entity(self, name: str) -> bool:
+        """Whether some position of this cube mentions the (normalised) entity ``name``."""
+        return name in self._entities
+
+    def speaker_mask(self, speakers: Sequence[str]) -> np.ndarray:
+        """Which positions were said by one of ``speakers``."""
+        codes = self._speaker_codes.lookup(speakers)
+        return np.isin(self._speaker[: self._n], codes)
+
+    def timed_mask(self) -> np.ndarray:
+        """Which positions state a time of their own (a resolved ``memory_time``)."""
+        return self._timed[: self._n].copy()
+
+    def entity_mask(self, entities: Sequence[str]) -> np.ndarray:
+        """Which positions mention at least one of ``entities``."""
+        out = np.zeros(self._n, dtype=bool)
+        for entity in entities:
+            pos = self._entities.get(entity)
+            if pos is not None and len(pos):
+                out[np.frombuffer(pos, dtype=np.int32)] = True
+        return out
+
+
+class VectorQuery:
+    """A normalised query vector over one index; caches the full cosine scan once it is made."""
+
+    def __init__(self, index: CubeIndex, q: np.ndarray) -> None:
+        self._index = index
+        self.q = q
+        self._all: np.ndarray | None = None
+
+    def search(self, keep: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` positions of ``keep`` by cosine, on the store's ``(1 + cos) / 2`` scale."""
+        index = self._index
+        if k <= 0:
+            return []
+        n = index._n
+        keep = keep[:n] & index._has_vec[:n]
+        count = int(keep.sum())
+        if count == 0:
+            return []
+        if count >= HNSW_MIN:
+            found = index._hnsw_candidates(self.q, k, keep)
+            if len(found) >= min(k, count):
+                scores = index._vecs[found] @ self.q
+                return [(i, (1.0 + s) / 2.0) for i, s in index._top(found, scores, k)]
+        positions = np.flatnonzero(keep)
+        if self._all is None and count * 2 >= n:
+            self._all = index._vecs[:n] @ self.q
+        if self._all is not None and len(self._all) == n:
+            scores = self._all[positions]
+        else:
+            scores = index._vecs[positions] @ self.q
+        return [(i, (1.0 + s) / 2.0) for i, s in index._top(positions, scores, k)]

@@ -37,7 +37,12 @@ from memos.memories.textual.tree_nodes import (
     props_to_item,
     to_epoch_s,
 )
-from memos.memories.textual.tree_search import SearchMode, hybrid_search
+from memos.memories.textual.tree_search import (
+    DEFAULT_SEARCH,
+    HybridSearchConfig,
+    SearchMode,
+    hybrid_search,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +82,8 @@ class TreeTextMemory(BaseTextMemory):
         self._ready = False
         # Step times (ms) of the latest search: the search-latency bench's profile reads them.
         self.last_search_steps: dict[str, float] = {}
+        # Knobs of hybrid search (benchmarks replace it to switch signals off for an ablation).
+        self.search_config: HybridSearchConfig = DEFAULT_SEARCH
 
     @property
     def cube_id(self) -> str:
@@ -387,6 +394,7 @@ class TreeTextMemory(BaseTextMemory):
             include_topics=include_topics,
             index=index,
             timer=timer,
+            config=self.search_config,
         )
         self.last_search_steps = timer.ms
         results: list[TextualMemoryItem] = []

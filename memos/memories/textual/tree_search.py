@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from memos.graph_dbs import CubeGraph, NodeFilter
 from memos.graph_dbs.queries import EXPANSION_EDGE_TYPES
+from memos.memories.textual.query_signals import SignalWeights, signal_rankings
 from memos.memories.textual.retrieval import (
     fulltext_query,
     mmr_diversify,
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SearchMode = Literal["fast", "fine"]
+
+
+# Weights of the query-side signals, tuned on LoCoMo conversations 1-5 only (BENCHMARKS.md).
+DEFAULT_SIGNALS = SignalWeights(speaker=0.5, entity=0.2, time=0.3)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ class HybridSearchConfig:
     # in process; see BENCHMARKS.md).
     rrf_k: int = 10
     mmr_lambda: float = 0.7
+    # Query-side signals (speaker, named entities, "when" intent; see query_signals): RRF
+    # weights of their lists, 0 switches one off. They need the cube index (the store's global
+    # indexes hold no speaker or entity postings), so they apply only when it is on.
+    signals: SignalWeights = DEFAULT_SIGNALS
 
 
 DEFAULT_SEARCH = HybridSearchConfig()
@@ -100,9 +109,16 @@ def hybrid_search(
         with timer.step("filter"):
             keep = index.mask(node_filter)
         with timer.step("vector"):
-            vector_ids = [i for i, _ in index.vector_search(query_vector, pool, keep)]
+            # One scan of the vectors (and one BM25 pass) serves the signals' subsets too.
+            vector_query = index.vector_query(query_vector)
+            vector_ids = [i for i, _ in vector_query.search(keep, pool)] if vector_query else []
         with timer.step("fulltext"):
-            text_ids = [i for i, _ in index.text_search(lucene, pool, keep)] if lucene else []
+            text_scores = index.text_scores(lucene) if lucene else None
+            text_ids = (
+                [i for i, _ in index.text_top(text_scores, pool, keep)]
+                if text_scores is not None
+                else []
+            )
     else:
         with timer.step("vector"):
             vector_ids = [i for i, _ in graph.vector_search(query_vector, pool, node_filter)]
@@ -151,17 +167,22 @@ def hybrid_search(
             else:
                 session_ids = graph.recent_in_session(session_filter, pool)
 
+    rankings = [vector_ids, text_ids, graph_ids, session_ids]
+    weights = [
+        config.vector_weight,
+        config.fulltext_weight,
+        config.graph_weight,
+        config.session_weight,
+    ]
+    if index is not None and vector_query is not None:
+        with timer.step("signals"):
+            for ids, weight in signal_rankings(
+                index, query, vector_query, text_scores, pool, keep, config.signals
+            ):
+                rankings.append(ids)
+                weights.append(weight)
     fusion_started = time.perf_counter()
-    fused = reciprocal_rank_fusion(
-        [vector_ids, text_ids, graph_ids, session_ids],
-        weights=[
-            config.vector_weight,
-            config.fulltext_weight,
-            config.graph_weight,
-            config.session_weight,
-        ],
-        k=config.rrf_k,
-    )
+    fused = reciprocal_rank_fusion(rankings, weights=weights, k=config.rrf_k)
     timer.ms["fusion"] = (time.perf_counter() - fusion_started) * 1000.0
     with timer.step("fetch"):
         candidates, nodes = _fetch_candidates(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -13,8 +14,10 @@ import pytest
 from memos.graph_dbs import GraphStore, NodeFilter
 from memos.memories.textual import cube_index, cube_index_sync
 from memos.memories.textual.cube_index import CubeIndex, doc_terms, query_terms
+from memos.memories.textual.query_signals import SignalWeights
 from memos.memories.textual.retrieval import fulltext_query
 from memos.memories.textual.tree import TreeTextMemory
+from memos.memories.textual.tree_search import DEFAULT_SEARCH
 from tests.memories.textual.test_tree import chat_item
 
 DIM = 16
@@ -230,9 +233,15 @@ def test_restart_and_long_idle_rebuild(make_memory: Any) -> None:
 
 
 @pytest.mark.services
-def test_same_results_as_the_global_index_path(make_memory: Any) -> None:
+def test_same_results_as_the_global_index_path(
+    make_memory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the cube index adds on top (stemmed BM25 terms, the speaker / entity / time signals)
+    # has no counterpart in the store's global indexes: switched off, the two paths must agree.
+    monkeypatch.setattr(cube_index, "STEM_TERMS", False)
     cube = f"test-equal-{time.time_ns()}"
     indexed = make_memory(cube_id=cube)
+    indexed.search_config = dataclasses.replace(DEFAULT_SEARCH, signals=SignalWeights())
     plain = make_memory(cube_id=cube, cube_index=False)
     texts = [
         "Dana adopted a grey cat named Pixel",
@@ -252,3 +261,22 @@ def test_same_results_as_the_global_index_path(make_memory: Any) -> None:
             assert got == want, query
     got = indexed.search("cello orchestra", 2, memory_type="WorkingMemory")
     assert got == plain.search("cello orchestra", 2, memory_type="WorkingMemory") == []
+
+
+@pytest.mark.parametrize("stem_terms", [True, False])
+def test_stemmed_terms_meet_inflections(stem_terms: bool) -> None:
+    index = CubeIndex(DIM, stem_terms=stem_terms)
+    index.upsert([row(0, "Eli bakes sourdough bread"), row(1, "Gus researching postcards")])
+    hits = index.text_search(fulltext_query("What does Eli bake? What did Gus research?"), 5,
+                             index.mask(ALL))  # fmt: skip
+    # Only the stemmed index finds "bakes" and "researching" for "bake" and "research"; the
+    # names match either way.
+    assert {h[0] for h in hits} == {"n0", "n1"}
+    scores = dict(hits)
+    plain = CubeIndex(DIM, stem_terms=False)
+    plain.upsert([row(0, "Eli bakes sourdough bread"), row(1, "Gus researching postcards")])
+    base = dict(plain.text_search(fulltext_query("Eli Gus"), 5, plain.mask(ALL)))
+    if stem_terms:
+        assert scores["n0"] > base["n0"] and scores["n1"] > base["n1"]
+    else:
+        assert scores == pytest.approx(base)
