@@ -118,14 +118,19 @@ def test_timeout_on_the_real_bus(mos: MOS, memos_home: Path, prefix: str) -> Non
                 "user_id": "alice",
                 "embedded": {"home": str(memos_home)},
                 "scheduler": {"prefix": prefix, "block_ms": 200},
-                "event_timeout_s": 0.01,
             }
         )
     )
     try:
         cube_id = f"slow_{uuid.uuid4().hex[:6]}"
+        impatient.register_mem_cube(GeneralMemCube(tree_cube_config(cube_id)))
+        # Registering a cube became fast (schema set up once per process), so the slow event is
+        # an add whose embedding alone takes far longer than the 10 ms allowed (40 long turns).
+        impatient.config = impatient.config.model_copy(update={"event_timeout_s": 0.01})
+        turn = " ".join(f"word{i} about the garden and the long walk home" for i in range(12))
+        messages = [{"role": "user", "content": f"{n}: {turn}"} for n in range(40)]
         with pytest.raises(EventTimeoutError):
-            impatient.register_mem_cube(GeneralMemCube(tree_cube_config(cube_id)))
+            impatient.add(messages=messages, mem_cube_id=cube_id)
     finally:
         impatient.close()
 
