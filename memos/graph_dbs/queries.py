@@ -86,7 +86,7 @@ FIND_BY_DEDUP_KEYS = (
     "RETURN n.dedup_key AS dedup_key, n.id AS id"
 )
 
-# Paged by id so a large cube is read in bounded chunks.
+# Streamed in chunks by the caller (CubeGraph.iter_node_pages), ordered by id.
 ALL_NODES = (
     "MATCH (n:Memory) WHERE n.cube_id = $cube_id RETURN properties(n) AS props ORDER BY n.id"
 )

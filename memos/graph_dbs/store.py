@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 _CUBE_ID_RE = re.compile(r"^[\w.:@\-]{1,128}$")
 _DB_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,62}$")
-# Node ids are read in pages of this many (get_all, dump, delete of a whole cube).
+# Rows per chunk when a whole cube is read or deleted (get_all, dump, delete_all).
 PAGE_SIZE = 1000
 # Longest a streamed read of a whole cube may run (server-side transaction timeout).
 STREAM_TIMEOUT_S = 900.0
