@@ -315,13 +315,34 @@ def embedder_key(text_mem: Any) -> str:
     return str(text_mem.config.embedder.model_dump_json())
 
 
-def _prepared_vector(ctx: HandlerContext, cube: GeneralMemCube) -> list[float] | None:
-    """The query's embedding computed with its batch (:mod:`memos.workers.query_batch`)."""
+@dataclass(frozen=True)
+class PreparedQuery:
+    """What a batch prepared for one query: its vector per embedder key, and since when the
+    indexes of its cubes are known to be caught up (epoch seconds, taken before the catch-ups
+    started, after the query was received)."""
+
+    vectors: dict[str, list[float]]
+    index_fresh_since: float
+
+
+def _search_text(
+    ctx: HandlerContext, cube: GeneralMemCube, query: str, top_k: int
+) -> list[TextualMemoryItem]:
+    """Search ``cube``'s text memory, with what the query's batch prepared when it did
+    (:mod:`memos.workers.query_batch`: the embedding, and cube indexes caught up meanwhile)."""
     prepared = ctx.prepared
-    if not isinstance(prepared, dict) or not _is_tree(cube):
-        return None
-    vector = prepared.get(embedder_key(cube.text_mem))
-    return list(vector) if vector is not None else None
+    if isinstance(prepared, PreparedQuery) and _is_tree(cube):
+        vector = prepared.vectors.get(embedder_key(cube.text_mem))
+        if vector is not None:
+            return list(
+                cube.text_mem.search(
+                    query,
+                    top_k,
+                    query_vector=vector,
+                    index_fresh_since=prepared.index_fresh_since,
+                )
+            )
+    return list(cube.text_mem.search(query, top_k))
 
 
 def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
@@ -340,11 +361,7 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     for cube_id in _search_cubes(event, ctx):
         cube = cubes.get(cube_id)
         if use_text and cube.text_mem is not None:
-            vector = _prepared_vector(ctx, cube)
-            if vector is not None:
-                found = cube.text_mem.search(payload.query, top_k, query_vector=vector)
-            else:
-                found = cube.text_mem.search(payload.query, top_k)
+            found = _search_text(ctx, cube, payload.query, top_k)
             text_results.append({"cube_id": cube_id, "memories": [_hit_dict(i) for i in found]})
             retrieved.extend(i.memory for i in found)
             if _is_tree(cube):

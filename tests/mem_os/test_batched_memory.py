@@ -232,3 +232,43 @@ def _run_query(client: redis.Redis, keys: SchedulerKeys, event: Any, prepared: A
         out = handlers.handle_query(event, ctx)
         tx.reset()
     return out
+
+
+def test_a_query_batch_catches_the_cube_indexes_up_once_while_it_embeds(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memos.graph_dbs.store import CubeGraph
+
+    tenants = _tenants(batch_mos, 2)
+    for i, (user, cube) in enumerate(tenants):
+        assert all(r.ok for r in _apply(rclient, keys, [_add(user, cube, f"Tenant {i} bakes rye")]))
+    search = [
+        make_event("query", user_id=u, cube_id=c, payload={"query": "What kind of bread?"})
+        for u, c in tenants
+    ]
+    for query in search:  # both cubes' indexes exist and are caught up
+        _run_query(rclient, keys, query, None)
+    # Committed after the last catch-up, before the batch: the batch's searches must see it.
+    user, cube = tenants[0]
+    assert all(r.ok for r in _apply(rclient, keys, [_add(user, cube, "Tenant 0 bakes spelt")]))
+    reads: list[str] = []
+    real = CubeGraph.changes_since
+
+    def counted(graph: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(graph.cube_id)
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(CubeGraph, "changes_since", counted)
+    queries = [
+        make_event("query", user_id=u, cube_id=c, payload={"query": "Who bakes spelt?"})
+        for u, c in tenants
+    ]
+    prepared = batching.prepare(rclient, keys, queries)
+    assert sorted(reads) == sorted(c for _, c in tenants)  # one catch-up per cube, meanwhile
+    reads.clear()
+    found = _run_query(rclient, keys, queries[0], prepared[queries[0].id])
+    assert reads == []  # the search used the index the batch caught up
+    assert "spelt" in found["text_mem"][0]["memories"][0]["memory"]
+    # Without what the batch prepared, a search catches up itself.
+    _run_query(rclient, keys, queries[1], None)
+    assert reads == [tenants[1][1]]

@@ -84,8 +84,16 @@ def _build(graph: CubeGraph) -> _Entry:
     return _Entry(index=index, checked_at=started, seen=seen)
 
 
-def synced_index(graph: CubeGraph) -> CubeIndex:
-    """This process's index of ``graph``'s cube, caught up with every committed write."""
+def synced_index(graph: CubeGraph, fresh_since: float | None = None) -> CubeIndex:
+    """This process's index of ``graph``'s cube, caught up with every write committed before
+    the call (or before ``fresh_since``, an epoch time, when given).
+
+    A catch-up that *started* at or after that moment has already seen every such write, so the
+    index is returned without another round trip to the store when one did: concurrent searches
+    of a cube share one catch-up, and a worker that caught its cubes up while it embedded a
+    batch of queries (:mod:`memos.workers.query_batch`) passes the time it received them.
+    """
+    wanted = time.time() if fresh_since is None else fresh_since
     key = _key(graph)
     with _registry_lock:
         entry = _registry.get(key)
@@ -95,7 +103,8 @@ def synced_index(graph: CubeGraph) -> CubeIndex:
             entry = _registry.setdefault(key, entry)
         # Entries committed during the build are applied below (they are idempotent).
     with entry.lock:
-        _catch_up(graph, entry)
+        if entry.checked_at < wanted:
+            _catch_up(graph, entry)
         return entry.index
 
 
@@ -103,33 +112,61 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _helper_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cube-index")
+        return _pool
+
+
 def synced_index_while(
-    graph: CubeGraph, work: Callable[[], T], timer: StepTimer | None = None
+    graph: CubeGraph,
+    work: Callable[[], T],
+    timer: StepTimer | None = None,
+    fresh_since: float | None = None,
 ) -> tuple[CubeIndex, T]:
     """:func:`synced_index` on a helper thread while ``work`` runs here; both results.
 
     The catch-up mostly waits on the store, ``work`` (the query embedding) on the CPU, so the
     two overlap. ``timer`` gets the catch-up's own time as ``index_sync``.
     """
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cube-index")
+    # Taken here, not on the helper thread: writes committed before this call must be seen.
+    wanted = time.time() if fresh_since is None else fresh_since
 
     def timed() -> CubeIndex:
         started = time.perf_counter()
         try:
-            return synced_index(graph)
+            return synced_index(graph, wanted)
         finally:
             if timer is not None:
                 timer.ms["index_sync"] = (time.perf_counter() - started) * 1000.0
 
-    future = _pool.submit(timed)
+    future = _helper_pool().submit(timed)
     try:
         value = work()
     finally:
         index = future.result()
     return index, value
+
+
+def sync_many_while(graphs: list[CubeGraph], work: Callable[[], T]) -> T:
+    """Catch the indexes of ``graphs``' cubes up on helper threads while ``work`` runs here.
+
+    For a batch of queries: their embedding (one model call) overlaps the catch-ups, and each
+    search afterwards passes the time this started as ``fresh_since`` so it does not catch up
+    again. A catch-up that fails is logged and left to the search, which catches up itself.
+    """
+    wanted = time.time()
+    futures = [_helper_pool().submit(synced_index, graph, wanted) for graph in graphs]
+    try:
+        return work()
+    finally:
+        for graph, future in zip(graphs, futures, strict=True):
+            try:
+                future.result()
+            except Exception as exc:
+                logger.info("catching up the index of %s failed (%s)", graph.cube_id, exc)
 
 
 def _catch_up(graph: CubeGraph, entry: _Entry) -> None:

@@ -328,6 +328,7 @@ class TreeTextMemory(BaseTextMemory):
         info: Mapping[str, Any] | None = None,
         include_topics: bool = False,
         query_vector: Sequence[float] | None = None,
+        index_fresh_since: float | None = None,
     ) -> list[TextualMemoryItem]:
         """The ``top_k`` memories most related to ``query``, best first.
 
@@ -341,7 +342,9 @@ class TreeTextMemory(BaseTextMemory):
         recall (graph expansion walks from a topic to its members) but are returned only with
         ``include_topics=True``. ``query_vector`` is the query's embedding when the caller
         already has it (a worker embeds a batch of queries in one model call); it must come
-        from this memory's embedder.
+        from this memory's embedder. ``index_fresh_since`` (epoch seconds, no later than when the
+        query was issued) lets the search use the cube index as it is when a catch-up started
+        since then (the worker catches a batch's cubes up while it embeds the queries).
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidMemoryInputError("search query must be a non-empty string")
@@ -379,7 +382,7 @@ class TreeTextMemory(BaseTextMemory):
 
             # The catch-up's round trip to the store overlaps the query embedding.
             with timer.step("embed"):
-                index, vector = synced_index_while(self.graph, embed, timer)
+                index, vector = synced_index_while(self.graph, embed, timer, index_fresh_since)
         else:
             with timer.step("embed"):
                 vector = embed()

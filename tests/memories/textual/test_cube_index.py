@@ -6,12 +6,14 @@ import dataclasses
 import math
 import random
 import time
+import types
 from typing import Any
 
 import numpy as np
 import pytest
 
 from memos.graph_dbs import GraphStore, NodeFilter
+from memos.graph_dbs import store as store_module
 from memos.memories.textual import cube_index, cube_index_sync
 from memos.memories.textual.cube_index import CubeIndex, doc_terms, query_terms
 from memos.memories.textual.query_signals import SignalWeights
@@ -195,7 +197,7 @@ def test_index_follows_add_update_delete_and_archive(make_memory: Any) -> None:
 
 @pytest.mark.services
 def test_second_writer_and_late_commit_are_caught_up(
-    make_memory: Any, tree_store: tuple[GraphStore, Any]
+    make_memory: Any, tree_store: tuple[GraphStore, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     memory = make_memory()
     memory.add([chat_item("Bob repairs bicycles", "m1")])
@@ -207,11 +209,15 @@ def test_second_writer_and_late_commit_are_caught_up(
         graph = other.for_cube(memory.cube_id, "alice")
         graph.create_nodes([row(99, "Bob also restores canoes", embedding=unit(99, 384))])
         assert "n99" in _index(memory)
-        # A transaction that logged before this reader's last check but committed after it:
-        # its entry is older than the check, and must still be found.
-        entry = cube_index_sync._registry[cube_index_sync._key(memory.graph)]
-        entry.checked_at = time.time() + 20.0
+        # A transaction that logged before this reader's last check but committed after it
+        # (here: a writer stamping its entry 20 s before now, after the reader checked): its
+        # entry is older than the check, and must still be found.
+        real_time = time.time
+        monkeypatch.setattr(
+            store_module, "time", types.SimpleNamespace(time=lambda: real_time() - 20.0)
+        )
         graph.create_nodes([row(98, "Bob sails kayaks", embedding=unit(98, 384))])
+        monkeypatch.setattr(store_module, "time", time)
         assert "n98" in _index(memory)
         index = _index(memory)
         assert [i for i, _ in index.text_search("kayaks", 3, index.mask(ALL))] == ["n98"]
@@ -280,3 +286,28 @@ def test_stemmed_terms_meet_inflections(stem_terms: bool) -> None:
         assert scores["n0"] > base["n0"] and scores["n1"] > base["n1"]
     else:
         assert scores == pytest.approx(base)
+
+
+@pytest.mark.services
+def test_a_catch_up_started_since_the_wanted_moment_is_not_repeated(
+    make_memory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = make_memory()
+    memory.add([chat_item("Hana paints murals", "m1")])
+    before = time.time()
+    _index(memory)  # a catch-up that starts after ``before``
+    reads: list[float] = []
+    real = memory.graph.changes_since
+
+    def counted(since: float, seen: Any = ()) -> Any:
+        reads.append(since)
+        return real(since, seen)
+
+    monkeypatch.setattr(memory.graph, "changes_since", counted)
+    cube_index_sync.synced_index(memory.graph, fresh_since=before)
+    assert reads == []
+    # A write after that catch-up, and a caller that needs it: caught up again.
+    memory.add([chat_item("Hana also sculpts", "m2")])
+    reads.clear()
+    index = cube_index_sync.synced_index(memory.graph)
+    assert len(reads) == 1 and len(index) == 2
