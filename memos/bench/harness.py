@@ -6,11 +6,15 @@ process it started by PID (``EmbeddedStack.down`` stops the recorded daemon and 
 and removes the home. The same ArcadeDB is reachable in process through :meth:`tree_memory`,
 which is how the suites compare the daemon path with direct ``TreeTextMemory`` calls on the very
 same cube.
+
+``$MEMOS_BENCH_WORKER_THREADS`` sets the workers' torch threads (``embedded.worker_torch_threads``,
+default 1) for a run that compares thread counts.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -46,6 +50,9 @@ class MOSHarness:
         from memos.mem_os.main import MOS
 
         embedded: dict[str, Any] = {"home": str(self.home), "startup_timeout_s": 300}
+        threads = os.environ.get("MEMOS_BENCH_WORKER_THREADS", "").strip()
+        if threads:
+            embedded["worker_torch_threads"] = int(threads)
         if self.workers is not None:
             # One process: the solo pool; more: a prefork pool of that many processes.
             embedded["worker_pool"] = "solo" if self.workers == 1 else "prefork"

@@ -36,6 +36,7 @@ STEPS = (
     "fulltext",
     "graph",
     "session",
+    "signals",
     "fusion",
     "fetch",
     "mmr",

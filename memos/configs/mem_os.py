@@ -45,6 +45,13 @@ class EmbeddedSettings(BaseConfig):
     )
     worker_pool: Literal["solo", "prefork", "threads"] = "solo"
     worker_concurrency: int = Field(default=1, ge=1)
+    worker_torch_threads: int = Field(
+        default=1,
+        ge=1,
+        description="torch intra-op threads per worker process (caps the embedder's "
+        "num_threads): with one, a model call never waits for a thread that the database or "
+        "the daemon preempted on a machine with few cores; add worker processes for throughput",
+    )
     startup_timeout_s: float = Field(default=120.0, gt=0)
     supervise: bool = Field(
         default=True,

@@ -9,6 +9,7 @@ model already in the Hugging Face cache.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,8 @@ PACKAGED_MINILM_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/al
 _MODELS: dict[tuple[str, str], SentenceTransformer] = {}
 _MODELS_LOCK = threading.Lock()
 _THREADS_SET = False
+#: The environment variable that caps torch's threads in this process (see ``_set_threads_once``).
+TORCH_THREADS_ENV = "MEMOS_TORCH_THREADS"
 
 
 def packaged_minilm_path() -> Path:
@@ -77,13 +80,21 @@ def resolve_model_path(name_or_path: str) -> Path:
 
 
 def _set_threads_once(num_threads: int) -> None:
-    """Bound torch's intra-op threads once per process (the machines have few cores)."""
+    """Bound torch's intra-op threads once per process (the machines have few cores).
+
+    ``$MEMOS_TORCH_THREADS`` caps ``num_threads``: the embedded stack sets it for its worker
+    processes (``embedded.worker_torch_threads``). Measured on 2 cores with the database busy
+    beside it, a query embedding took 29 ms on one thread and 142 ms on two: a parallel region
+    waits for its slowest thread, and a preempted one stalls all (BENCHMARKS.md, issue 15).
+    """
     global _THREADS_SET
     if _THREADS_SET:
         return
     import torch
 
-    torch.set_num_threads(num_threads)
+    cap = os.environ.get(TORCH_THREADS_ENV, "").strip()
+    threads = min(num_threads, int(cap)) if cap.isdigit() and int(cap) > 0 else num_threads
+    torch.set_num_threads(threads)
     _THREADS_SET = True
 
 

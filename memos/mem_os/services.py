@@ -41,6 +41,7 @@ from memos.embedded.supervision import (
     spec_path,
     write_model,
 )
+from memos.embedders.sentence_transformer import TORCH_THREADS_ENV
 from memos.errors import ConfigError, EmbeddedStackError
 from memos.mem_scheduler.config import SchedulerConfig
 from memos.mem_scheduler.health import check_health
@@ -128,7 +129,12 @@ def ensure_services(
         config_file.write_text(
             json.dumps(_daemon_config(config).model_dump(mode="json")), encoding="utf-8"
         )
-        env = {**os.environ, **_CHILD_ENV, "MEMOS_HOME": str(home)}
+        env = {
+            **os.environ,
+            **_CHILD_ENV,
+            "MEMOS_HOME": str(home),
+            TORCH_THREADS_ENV: str(settings.worker_torch_threads),
+        }
         services = _service_specs(config, config_file, settings, directory, home)
         if settings.supervise:
             _ensure_supervisor(stack, state, config.prefix, services, settings, directory, env)

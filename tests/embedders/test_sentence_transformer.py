@@ -93,3 +93,27 @@ def test_factory_default_config_gives_minilm(minilm: SenTranEmbedder) -> None:
     )
     assert isinstance(embedder, SenTranEmbedder)
     assert embedder.dimension == 384
+
+
+@pytest.mark.parametrize(("cap", "expected"), [("1", 1), ("", 2), ("4", 2), ("zero", 2)])
+def test_the_environment_caps_torch_threads(
+    cap: str, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(st, "_THREADS_SET", False)
+    monkeypatch.setenv(st.TORCH_THREADS_ENV, cap)
+    try:
+        st._set_threads_once(2)
+        assert torch.get_num_threads() == expected
+        st._set_threads_once(3)  # once per process: a later model does not change it
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_embedded_stack_gives_its_workers_one_torch_thread() -> None:
+    from memos.configs.mem_os import EmbeddedSettings
+
+    assert EmbeddedSettings().worker_torch_threads == 1

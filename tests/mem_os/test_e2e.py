@@ -169,3 +169,20 @@ def test_reorganize_runs_by_itself_after_n_adds(mos: MOS, prefix: str) -> None:
     mos.create_user("carol")
     with pytest.raises(AccessDeniedError):
         mos.reorganize(cube_id, user_id="carol")
+
+
+def test_the_worker_runs_with_one_torch_thread(mos: MOS, memos_home: Path, prefix: str) -> None:
+    from tests.embedded.helpers import processes_using
+
+    workers = []
+    for pid in processes_using(memos_home):
+        proc = Path("/proc") / str(pid)
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if "memos.workers" in cmdline and prefix in cmdline:
+            workers.append(environ)
+    assert workers, "the MOS started no worker under its data home"
+    assert all(b"MEMOS_TORCH_THREADS=1" in environ for environ in workers)
