@@ -4,7 +4,7 @@ Each chat session (LoCoMo turns, or synthetic turns without the data file) is on
 facade -> Redis stream -> scheduler daemon -> Celery worker -> fast MemReader ->
 ``TreeTextMemory`` on ArcadeDB (the facade's call blocks until the memories are stored). The
 baseline embeds the same turn texts directly in this process with the same packaged MiniLM at
-the worker's torch thread count (its embedder config's ``num_threads``); the ratio (daemon /
+the worker's torch thread count (``worker_threads``: one by default); the ratio (daemon /
 embedder) says how much of the embedder's speed survives the whole path. A second baseline
 embeds what the worker really embeds, the fast reader's memory texts of those turns (longer
 than the turns), for reference. Afterwards every id an add returned is looked up in the store
@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memos.bench import peers
 from memos.bench.common import (
@@ -41,6 +41,9 @@ from memos.bench.common import (
 )
 from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_sessions
+
+if TYPE_CHECKING:
+    from memos.bench.harness import MOSHarness
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +77,15 @@ def _turn_budget(args: argparse.Namespace) -> int:
     return 300 if args.quick else 2000
 
 
-def worker_threads(embedder: Any) -> int:
-    """The torch threads the worker's embedder runs with (its config's ``num_threads``).
+def worker_threads(embedder: Any, harness: MOSHarness) -> int:
+    """The torch threads the worker's embedder runs with; the baseline uses the same.
 
-    The worker's environment sets ``OMP_NUM_THREADS=1``, but loading the model sets torch's
-    intra-op threads to the embedder config's ``num_threads`` (2 by default), which is what
-    the worker embeds with; the baseline uses the same.
+    Loading the model sets torch's intra-op threads to the embedder config's ``num_threads``,
+    capped by the stack's ``embedded.worker_torch_threads`` (1 by default), which the worker
+    process receives as ``$MEMOS_TORCH_THREADS``.
     """
-    return int(getattr(embedder.config, "num_threads", 1))
+    configured = int(getattr(embedder.config, "num_threads", 1))
+    return min(configured, int(harness.mos.config.embedded.worker_torch_threads))
 
 
 def memory_texts(sessions: list[Any]) -> list[str]:
@@ -210,8 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for level in levels:
             runs[str(level)] = _ingest(harness, sessions, level, f"i{level}")
         embedder = harness.embedder
+        threads = worker_threads(embedder, harness)
     # After the stack has stopped, so its idle processes take nothing from the baseline.
-    threads = worker_threads(embedder)
     embed_tps = embed_baseline(embedder, texts, threads)
     # What the worker must embed: the reader's memory texts (longer than the raw turns:
     # "<speaker> said: ...", replies quoting what they answer), in turns per second.
