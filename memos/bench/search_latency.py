@@ -122,13 +122,22 @@ def cube_items(path: Path, n: int) -> list[dict[str, Any]]:
 
 @contextmanager
 def worker_threads() -> Iterator[None]:
-    """Run the in-process side at the worker's torch thread count."""
+    """Run the in-process side at the worker's thread counts: torch's and the BLAS library's.
+
+    A worker process runs both on one thread (``embedded.worker_torch_threads`` and
+    ``OMP_NUM_THREADS=1``). This process's numpy would otherwise use every core for the cube
+    index's masked dot products: on 2 shared cores a parallel BLAS call waits for its slowest
+    thread, which made one speaker-restricted scan of a 100k cube 13.6 ms instead of 0.7 ms
+    (profiled, BENCHMARKS.md), a cost the daemon path never pays.
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(WORKER_THREADS)
     try:
-        yield
+        with threadpool_limits(limits=WORKER_THREADS):
+            yield
     finally:
         torch.set_num_threads(before)
 
