@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,22 @@ def run_locally(client: redis.Redis, keys: SchedulerKeys) -> Callable[[Any], Any
         return result
 
     return run
+
+
+@contextmanager
+def local_mos(client: redis.Redis, keys: SchedulerKeys, **config: Any) -> Iterator[Any]:
+    """A MOS (user ``alice``, no embedded stack) whose events run in this process on the
+    worker's real handlers (:func:`run_locally`); ``config`` adds to or overrides its MOSConfig
+    (e.g. ``reorganize``). The transport is closed on exit."""
+    from memos.configs.mem_os import MOSConfig
+    from memos.mem_os.main import MOS
+    from memos.mem_scheduler.transport import InMemoryEventTransport
+
+    transport = InMemoryEventTransport(run_locally(client, keys))
+    settings = {"user_id": "alice", "embedded": None, "scheduler": {"prefix": keys.prefix}}
+    facade = MOS(MOSConfig.model_validate({**settings, **config}), transport=transport,
+                 redis_client=client)  # fmt: skip
+    try:
+        yield facade
+    finally:
+        transport.close()

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import redis
 
-from memos.configs.mem_os import MOSConfig
 from memos.errors import AccessDeniedError
 from memos.graph_dbs import GraphStore
 from memos.mem_cube.general import GeneralMemCube
@@ -23,12 +22,11 @@ from memos.mem_os.main import MOS
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import make_event
 from memos.mem_scheduler.idempotency import apply_once
-from memos.mem_scheduler.transport import InMemoryEventTransport
 from memos.memories.textual.tree import TreeTextMemory
 from memos.workers import batching, memory_worker
 from memos.workers import memory_handlers as handlers
 from memos.workers.handlers import get_handler
-from tests.mem_os.helpers import run_locally, tree_cube_config
+from tests.mem_os.helpers import local_mos, tree_cube_config
 
 pytestmark = pytest.mark.services
 
@@ -43,16 +41,11 @@ def batch_mos(
 ) -> Iterator[MOS]:
     """A MOS whose events run in process; the worker's handlers and preparers registered."""
     monkeypatch.setenv("MEMOS_HOME", str(memos_home))
-    transport = InMemoryEventTransport(run_locally(rclient, keys))
     memory_worker.register(replace=True)
-    config = MOSConfig.model_validate(
-        {"user_id": "alice", "embedded": None, "scheduler": {"prefix": keys.prefix}}
-    )
-    facade = MOS(config, transport=transport, redis_client=rclient)
     try:
-        yield facade
+        with local_mos(rclient, keys) as facade:
+            yield facade
     finally:
-        transport.close()
         batching.unregister_preparer("add")
         batching.unregister_preparer("query")
 

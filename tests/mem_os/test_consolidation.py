@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from memos.configs.mem_os import MOSConfig
 from memos.mem_cube.general import GeneralMemCube
 from memos.mem_os.main import MOS
 from memos.mem_scheduler.constants import SchedulerKeys
-from memos.mem_scheduler.transport import InMemoryEventTransport
 from memos.memories.textual.organize.dedup import repeated_statement_text
-from tests.mem_os.helpers import run_locally, tree_cube_config
+from tests.mem_os.helpers import local_mos, tree_cube_config
 
 pytestmark = pytest.mark.services
 
@@ -43,18 +41,10 @@ def mos(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[MOS]:
     monkeypatch.setenv("MEMOS_HOME", str(memos_home))
-    transport = InMemoryEventTransport(run_locally(rclient, keys))
-    config = MOSConfig.model_validate(
-        {
-            "user_id": "alice",
-            "embedded": None,
-            "scheduler": {"prefix": keys.prefix},
-            "reorganize": {"enabled": False, "config": {"hierarchy": False}},
-        }
-    )
-    facade = MOS(config, transport=transport, redis_client=rclient)
-    yield facade
-    transport.close()
+    with local_mos(
+        rclient, keys, reorganize={"enabled": False, "config": {"hierarchy": False}}
+    ) as facade:
+        yield facade
 
 
 def test_a_statement_said_on_five_days_becomes_one_memory_citing_each(mos: MOS) -> None:

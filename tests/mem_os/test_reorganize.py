@@ -26,7 +26,7 @@ from memos.mem_scheduler.transport import InMemoryEventTransport
 from memos.memories.textual.organize import cube_lock
 from memos.workers import memory_reorganize as jobs
 from memos.workers.handlers import HandlerContext
-from tests.mem_os.helpers import general_cube_dir, run_locally, tree_cube_config
+from tests.mem_os.helpers import general_cube_dir, local_mos, run_locally, tree_cube_config
 
 pytestmark = pytest.mark.services
 
@@ -56,18 +56,12 @@ def tree_mos(
 ) -> Iterator[MOS]:
     """A MOS whose tree cubes are due after 3 adds; graph and cube files in the session home."""
     monkeypatch.setenv("MEMOS_HOME", str(memos_home))
-    transport = InMemoryEventTransport(run_locally(rclient, keys))
-    config = MOSConfig.model_validate(
-        {
-            "user_id": "alice",
-            "embedded": None,
-            "scheduler": {"prefix": keys.prefix},
-            "reorganize": {"enabled": True, "every_n_adds": 3, "config": {"hierarchy": False}},
-        }
-    )
-    facade = MOS(config, transport=transport, redis_client=rclient)
-    yield facade
-    transport.close()
+    with local_mos(
+        rclient,
+        keys,
+        reorganize={"enabled": True, "every_n_adds": 3, "config": {"hierarchy": False}},
+    ) as facade:
+        yield facade
 
 
 def new_tree_cube(mos: MOS) -> str:
