@@ -40,6 +40,7 @@ from memos.memories.textual.tree_nodes import (
 from memos.memories.textual.tree_search import (
     DEFAULT_SEARCH,
     HybridSearchConfig,
+    RecallLeg,
     SearchMode,
     hybrid_search,
 )
@@ -328,6 +329,7 @@ class TreeTextMemory(BaseTextMemory):
         info: Mapping[str, Any] | None = None,
         include_topics: bool = False,
         query_vector: Sequence[float] | None = None,
+        legs: list[RecallLeg] | None = None,
     ) -> list[TextualMemoryItem]:
         """The ``top_k`` memories most related to ``query``, best first.
 
@@ -341,7 +343,8 @@ class TreeTextMemory(BaseTextMemory):
         recall (graph expansion walks from a topic to its members) but are returned only with
         ``include_topics=True``. ``query_vector`` is the query's embedding when the caller
         already has it (a worker embeds a batch of queries in one model call); it must come
-        from this memory's embedder.
+        from this memory's embedder. ``legs`` receives the ranked lists fusion used
+        (see :func:`~memos.memories.textual.tree_search.hybrid_search`).
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidMemoryInputError("search query must be a non-empty string")
@@ -395,6 +398,7 @@ class TreeTextMemory(BaseTextMemory):
             index=index,
             timer=timer,
             config=self.search_config,
+            legs=legs,
         )
         self.last_search_steps = timer.ms
         results: list[TextualMemoryItem] = []

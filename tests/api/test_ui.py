@@ -1,0 +1,234 @@
+"""The web inspector over real HTTP: sessions, tenant isolation, escaping, CSRF, errors, paging."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from memos.mem_scheduler.dlq import DeadLetterQueue
+from tests.api.conftest import LiveApi
+from tests.api.ui_helpers import add_dead_letter, csrf_of, insert_memories, login, wait_for
+
+pytestmark = pytest.mark.services
+
+XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+@pytest.fixture(scope="module")
+def bob_cube(live_api: LiveApi) -> str:
+    """A cube of bob's that alice must never see."""
+    cube_id = f"bob_{uuid.uuid4().hex[:6]}"
+    with live_api.client("bob") as client:
+        assert client.post("/v1/cubes", json={"cube_id": cube_id}).status_code == 201
+    return cube_id
+
+
+@pytest.fixture(scope="module")
+def alice_ui(live_api: LiveApi) -> Iterator[httpx.Client]:
+    client = login(live_api.url, live_api.keys["alice"])
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def admin_ui(live_api: LiveApi) -> Iterator[httpx.Client]:
+    client = login(live_api.url, live_api.keys["admin"])
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _no_trace(text: str) -> None:
+    assert "Traceback" not in text and 'File "' not in text
+
+
+def test_the_session_cookie_is_httponly_and_strict(live_api: LiveApi) -> None:
+    with httpx.Client(base_url=live_api.url) as client:
+        form = client.get("/ui/login")
+        done = client.post(
+            "/ui/login", data={"api_key": live_api.keys["alice"], "csrf": csrf_of(form.text)}
+        )
+    cookie = next(
+        v for k, v in done.headers.multi_items() if k == "set-cookie" and "memos_ui_session" in v
+    )
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert live_api.keys["alice"] not in cookie  # the key itself never goes into the cookie
+
+
+def test_pages_need_a_session(live_api: LiveApi) -> None:
+    with httpx.Client(base_url=live_api.url) as client:
+        page = client.get("/ui/cubes")
+        assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+        feed = client.get("/ui/api/metrics")
+        assert feed.status_code == 401 and feed.json()["error"]["code"] == "unauthenticated"
+
+
+def test_a_wrong_key_is_refused_without_a_trace(live_api: LiveApi) -> None:
+    with httpx.Client(base_url=live_api.url) as client:
+        form = client.get("/ui/login")
+        for key in ("nonsense", "mk_000000000000_" + "x" * 43, "<script>x</script>"):
+            done = client.post("/ui/login", data={"api_key": key, "csrf": csrf_of(form.text)})
+            assert done.status_code == 401
+            assert "memos_ui_session" not in done.headers.get("set-cookie", "")
+            assert 'id="login-error"' in done.text and "<script>x" not in done.text
+            _no_trace(done.text)
+
+
+def test_login_without_the_csrf_token_is_refused(live_api: LiveApi) -> None:
+    with httpx.Client(base_url=live_api.url) as client:
+        client.get("/ui/login")
+        done = client.post("/ui/login", data={"api_key": live_api.keys["alice"]})
+        assert done.status_code == 403 and "csrf_failed" in done.text
+        forged = client.post("/ui/login", data={"api_key": live_api.keys["alice"], "csrf": "x"})
+        assert forged.status_code == 403
+
+
+def test_a_tenant_sees_only_its_own_cubes(
+    alice_ui: httpx.Client, alice_cube: str, bob_cube: str
+) -> None:
+    page = alice_ui.get("/ui/cubes")
+    assert page.status_code == 200
+    assert f'data-cube="{alice_cube}"' in page.text and bob_cube not in page.text
+    assert 'data-user="bob"' not in page.text
+    # and cannot open another tenant's cube by its URL either
+    denied = alice_ui.get(f"/ui/cubes/{bob_cube}")
+    assert denied.status_code == 403 and "access_denied" in denied.text
+    graph = alice_ui.get(f"/ui/api/cubes/{bob_cube}/graph/x")
+    assert graph.status_code == 403 and graph.json()["error"]["code"] == "access_denied"
+    # the bus and the stack are for admins
+    for path in ("/ui/bus", "/ui/system", "/ui/api/metrics"):
+        assert alice_ui.get(path).status_code == 403
+
+
+def test_an_admin_sees_every_tenant(admin_ui: httpx.Client, alice_cube: str, bob_cube: str) -> None:
+    page = admin_ui.get("/ui/cubes")
+    assert f'data-cube="{alice_cube}"' in page.text and f'data-cube="{bob_cube}"' in page.text
+    assert admin_ui.get(f"/ui/cubes/{bob_cube}").status_code == 200
+    assert admin_ui.get("/ui/bus").status_code == 200
+    system = admin_ui.get("/ui/system")
+    assert system.status_code == 200 and 'data-part="redis"' in system.text
+    sample = admin_ui.get("/ui/api/metrics").json()
+    assert {"stream_length", "pending", "dead_letters", "processed"} <= set(sample)
+
+
+def test_memory_text_is_escaped(live_api: LiveApi, alice_ui: httpx.Client, alice_cube: str) -> None:
+    with live_api.client("alice") as client:
+        added = client.post("/v1/memories", json={"cube_id": alice_cube, "memory_content": XSS})
+        assert added.status_code == 201, added.text
+        memory_id = added.json()["added_ids"][0]
+    page = alice_ui.get(f"/ui/cubes/{alice_cube}")
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in page.text
+    assert "<script>window.__pwned" not in page.text and "<img src=x" not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    detail = alice_ui.get(f"/ui/cubes/{alice_cube}/memories/{memory_id}")
+    assert detail.status_code == 200 and "<script>window.__pwned" not in detail.text
+
+
+def test_bad_input_gets_clear_errors(alice_ui: httpx.Client, alice_cube: str) -> None:
+    for path, status in (
+        (f"/ui/cubes/{alice_cube}?limit=100000", 422),
+        (f"/ui/cubes/{alice_cube}?tier=Nope", 422),
+        (f"/ui/cubes/{alice_cube}/search?q=", 422),
+        (f"/ui/cubes/{alice_cube}/search?q=x&mode=slow", 422),
+        ("/ui/cubes/no_such_cube_here", 404),
+        (f"/ui/cubes/{alice_cube}/memories/not-a-memory", 404),
+        ("/ui/cubes/%3Cscript%3E", 422),
+        ("/ui/nowhere", 404),
+    ):
+        page = alice_ui.get(path)
+        assert page.status_code == status, (path, page.text)
+        assert 'id="error-message"' in page.text
+        assert "<script>" not in page.text
+        _no_trace(page.text)
+
+
+def test_actions_need_the_csrf_token(live_api: LiveApi, admin_ui: httpx.Client) -> None:
+    dlq_id = add_dead_letter(live_api.runtime, "alice", "nowhere", "csrf probe")
+    try:
+        for data in ({}, {"csrf": "wrong"}, {"confirm": "yes"}):
+            done = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/drop", data=data)
+            assert done.status_code == 403 and "csrf_failed" in done.text
+        assert dlq_id in admin_ui.get("/ui/bus").text  # nothing happened
+        assert admin_ui.post("/ui/logout").status_code == 403
+    finally:
+        page = admin_ui.get("/ui/bus")
+        admin_ui.post(
+            f"/ui/bus/dlq/{dlq_id}/drop", data={"csrf": csrf_of(page.text), "confirm": "yes"}
+        )
+
+
+def test_a_tenant_cannot_retry_dead_letters(
+    live_api: LiveApi, alice_ui: httpx.Client, alice_cube: str
+) -> None:
+    dlq_id = add_dead_letter(live_api.runtime, "alice", alice_cube, "tenant probe")
+    token = csrf_of(alice_ui.get("/ui/cubes").text)
+    done = alice_ui.post(f"/ui/bus/dlq/{dlq_id}/retry", data={"csrf": token, "confirm": "yes"})
+    assert done.status_code == 403 and "insufficient_scope" in done.text
+    dlq = DeadLetterQueue(live_api.runtime.scheduler, live_api.runtime.redis)
+    assert dlq.get(dlq_id).dlq_id == dlq_id
+    assert dlq.drop(dlq_id)
+
+
+def test_retry_is_confirmed_audited_and_applied_once(
+    live_api: LiveApi,
+    admin_ui: httpx.Client,
+    alice_cube: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = f"retried memory {uuid.uuid4().hex[:8]}"
+    dlq_id = add_dead_letter(live_api.runtime, "alice", alice_cube, text)
+    bus = admin_ui.get("/ui/bus")
+    assert f'data-dlq="{dlq_id}"' in bus.text and "TimeoutError" in bus.text
+    token = csrf_of(bus.text)
+    confirm = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/retry", data={"csrf": token})
+    assert confirm.status_code == 200 and 'id="confirm-yes"' in confirm.text
+    with caplog.at_level(logging.INFO, logger="memos.audit"):
+        done = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/retry", data={"csrf": token, "confirm": "yes"})
+    assert done.status_code == 303
+    audit = [r.getMessage() for r in caplog.records if r.name == "memos.audit"]
+    assert any("retried dead letter " + dlq_id in m for m in audit), audit
+
+    def copies() -> int:
+        with live_api.client("alice") as client:
+            nodes = client.get(f"/v1/cubes/{alice_cube}/memories").json()["text_mem"][0]
+        return sum(1 for n in nodes["memories"]["nodes"] if n["memory"] == text)
+
+    wait_for(copies, what="the retried memory")
+    # Retrying the same entry again is refused (it left the DLQ), and nothing is added twice.
+    again = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/retry", data={"csrf": token, "confirm": "yes"})
+    assert again.status_code == 404 and "no dead letter" in again.text
+    time.sleep(1.0)
+    assert copies() == 1
+
+
+def test_paging_stays_fast_at_a_large_cube(live_api: LiveApi, admin_ui: httpx.Client) -> None:
+    cube_id = f"big_{uuid.uuid4().hex[:6]}"
+    with live_api.client("bob") as client:
+        assert client.post("/v1/cubes", json={"cube_id": cube_id}).status_code == 201
+    count = 3000
+    insert_memories(cube_id, "bob", count)
+    first = admin_ui.get(f"/ui/cubes/{cube_id}?limit=100")  # builds the worker's index
+    assert first.status_code == 200 and f"{count} memories" in first.text
+    timings = {}
+    for offset in (0, count // 2, count - 100):
+        started = time.perf_counter()
+        page = admin_ui.get(f"/ui/cubes/{cube_id}?limit=100&offset={offset}")
+        timings[offset] = time.perf_counter() - started
+        assert page.status_code == 200
+        assert page.text.count('class="memory-row"') == 100
+        newest = count - 1 - offset
+        assert f"bulk memory number {newest}<" in page.text  # newest first
+    tier = admin_ui.get(f"/ui/cubes/{cube_id}?tier=UserMemory&limit=10")
+    assert f"{count // 3} memories" in tier.text
+    counts = admin_ui.get("/ui/cubes").text
+    assert f'data-cube="{cube_id}"' in counts
+    # The last page costs what the first does: no offset scan, no sort in the store.
+    assert max(timings.values()) < 2.0, timings
