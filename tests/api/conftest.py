@@ -98,3 +98,33 @@ def alice_cube(live_api: LiveApi) -> str:
         assert added.status_code == 201, added.text
         assert added.json()["added_ids"]
     return cube_id
+
+
+@pytest.fixture(scope="package")
+def bob_cube(live_api: LiveApi) -> str:
+    """An empty cube of bob's (alice must never see it)."""
+    cube_id = f"bob_{uuid.uuid4().hex[:6]}"
+    with live_api.client("bob") as client:
+        created = client.post("/v1/cubes", json={"cube_id": cube_id})
+        assert created.status_code == 201, created.text
+    return cube_id
+
+
+@dataclass
+class BigCube:
+    """A cube of bob's with thousands of memories written straight into the store."""
+
+    cube_id: str
+    ids: list[str]
+
+
+@pytest.fixture(scope="package")
+def big_cube(live_api: LiveApi) -> BigCube:
+    """3,000 memories (tiers in turn) and a hub linked to the 250 before it."""
+    from tests.api.ui_helpers import insert_memories
+
+    cube_id = f"big_{uuid.uuid4().hex[:6]}"
+    with live_api.client("bob") as client:
+        created = client.post("/v1/cubes", json={"cube_id": cube_id})
+        assert created.status_code == 201, created.text
+    return BigCube(cube_id, insert_memories(cube_id, "bob", 3000, star=250))

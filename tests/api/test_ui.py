@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,21 +12,12 @@ import httpx
 import pytest
 
 from memos.mem_scheduler.dlq import DeadLetterQueue
-from tests.api.conftest import LiveApi
-from tests.api.ui_helpers import add_dead_letter, csrf_of, insert_memories, login, wait_for
+from tests.api.conftest import BigCube, LiveApi
+from tests.api.ui_helpers import add_dead_letter, csrf_of, login, wait_for
 
 pytestmark = pytest.mark.services
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
-
-
-@pytest.fixture(scope="module")
-def bob_cube(live_api: LiveApi) -> str:
-    """A cube of bob's that alice must never see."""
-    cube_id = f"bob_{uuid.uuid4().hex[:6]}"
-    with live_api.client("bob") as client:
-        assert client.post("/v1/cubes", json={"cube_id": cube_id}).status_code == 201
-    return cube_id
 
 
 @pytest.fixture(scope="module")
@@ -209,26 +201,40 @@ def test_retry_is_confirmed_audited_and_applied_once(
     assert copies() == 1
 
 
-def test_paging_stays_fast_at_a_large_cube(live_api: LiveApi, admin_ui: httpx.Client) -> None:
-    cube_id = f"big_{uuid.uuid4().hex[:6]}"
-    with live_api.client("bob") as client:
-        assert client.post("/v1/cubes", json={"cube_id": cube_id}).status_code == 201
-    count = 3000
-    insert_memories(cube_id, "bob", count)
+def test_paging_stays_fast_at_a_large_cube(admin_ui: httpx.Client, big_cube: BigCube) -> None:
+    cube_id, count = big_cube.cube_id, len(big_cube.ids)
     first = admin_ui.get(f"/ui/cubes/{cube_id}?limit=100")  # builds the worker's index
     assert first.status_code == 200 and f"{count} memories" in first.text
     timings = {}
-    for offset in (0, count // 2, count - 100):
+    seen: set[str] = set()
+    for offset in (0, 100, count // 2, count - 100):
         started = time.perf_counter()
         page = admin_ui.get(f"/ui/cubes/{cube_id}?limit=100&offset={offset}")
         timings[offset] = time.perf_counter() - started
         assert page.status_code == 200
-        assert page.text.count('class="memory-row"') == 100
+        rows = re.findall(r'class="memory-row" data-id="([^"]+)"', page.text)
+        assert len(rows) == 100 and not seen & set(rows)  # pages do not overlap
+        seen |= set(rows)
         newest = count - 1 - offset
         assert f"bulk memory number {newest}<" in page.text  # newest first
+        assert rows[0] == big_cube.ids[newest]
     tier = admin_ui.get(f"/ui/cubes/{cube_id}?tier=UserMemory&limit=10")
     assert f"{count // 3} memories" in tier.text
-    counts = admin_ui.get("/ui/cubes").text
-    assert f'data-cube="{cube_id}"' in counts
+    row = re.search(rf'data-cube="{cube_id}">(.*?)</tr>', admin_ui.get("/ui/cubes").text, re.S)
+    assert row and f'class="num total">{count}<' in row.group(1)
     # The last page costs what the first does: no offset scan, no sort in the store.
     assert max(timings.values()) < 2.0, timings
+
+
+def test_a_wide_neighbourhood_is_capped(admin_ui: httpx.Client, big_cube: BigCube) -> None:
+    hub = big_cube.ids[-1]
+    url = f"/ui/api/cubes/{big_cube.cube_id}/graph/{hub}"
+    data = admin_ui.get(url, params={"hops": 1, "max_nodes": 200}).json()
+    assert data["center"] == hub and len(data["nodes"]) == 200 and data["truncated"]
+    ids = {n["id"] for n in data["nodes"]}
+    assert all(e["source"] in ids and e["target"] in ids for e in data["edges"])
+    assert len(data["edges"]) == 199 and {e["type"] for e in data["edges"]} == {"RELATE_TO"}
+    small = admin_ui.get(url, params={"hops": 1, "max_nodes": 300}).json()
+    assert len(small["nodes"]) == 251 and not small["truncated"]
+    bad = admin_ui.get(url, params={"hops": 9})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"

@@ -65,10 +65,16 @@ def add_dead_letter(runtime: ApiRuntime, user_id: str, cube_id: str, text: str) 
         client.close()
 
 
-def insert_memories(cube_id: str, user_id: str, count: int, batch: int = 1000) -> float:
-    """Write ``count`` tree memories straight into the store (no embeddings); seconds taken."""
+def insert_memories(
+    cube_id: str, user_id: str, count: int, *, star: int = 0, batch: int = 1000
+) -> list[str]:
+    """Write ``count`` tree memories straight into the store (no embeddings); their ids.
+
+    Memory ``i`` is ``bulk memory number i``, created in that order; with ``star`` the last one
+    gets RELATE_TO edges to the ``star`` before it (a wide neighbourhood to draw).
+    """
     store = GraphStore(GraphDBConfigFactory.model_validate(default_graph_db().model_dump()))
-    started = time.perf_counter()
+    ids: list[str] = []
     try:
         graph = store.for_cube(cube_id, user_id)
         tiers = ("WorkingMemory", "LongTermMemory", "UserMemory")
@@ -85,10 +91,16 @@ def insert_memories(cube_id: str, user_id: str, count: int, batch: int = 1000) -
                     },
                 )
                 rows.append(item_to_props(item))
+                ids.append(item.id)
             graph.create_nodes(rows)
+        if star:
+            hub = ids[-1]
+            graph.merge_edges(
+                "RELATE_TO", [{"source": hub, "target": t} for t in ids[-1 - star : -1]]
+            )
     finally:
         store.close()
-    return time.perf_counter() - started
+    return ids
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:

@@ -176,14 +176,18 @@ def search(
     results = answer["results"]
     names: list[str] = []
     for hit in results:
-        hit["by_leg"] = {}
+        # Several signal lists share the name "signal": show the best rank, add the shares.
+        by_leg: dict[str, dict[str, Any]] = {}
         for leg in hit["legs"]:
-            # Signals may give several lists; the best rank of a name is shown.
-            known = hit["by_leg"].get(leg["leg"])
-            if known is None or leg["rank"] < known["rank"]:
-                hit["by_leg"][leg["leg"]] = leg
+            known = by_leg.get(leg["leg"])
+            if known is None:
+                by_leg[leg["leg"]] = dict(leg)
+            else:
+                known["rank"] = min(known["rank"], leg["rank"])
+                known["share"] += leg["share"]
             if leg["leg"] not in names:
                 names.append(leg["leg"])
+        hit["by_leg"] = by_leg
     order = ["vector", "fulltext", "graph", "session", "signal"]
     names.sort(key=lambda n: order.index(n) if n in order else len(order))
     return render(

@@ -27,12 +27,13 @@ function layout(nodes, edges, width, height) {
   const index = new Map(nodes.map((node, i) => [node.id, i]));
   const byHop = new Map();
   nodes.forEach((node) => byHop.set(node.hop, (byHop.get(node.hop) || 0) + 1));
+  const maxHop = Math.max(1, ...nodes.map((node) => node.hop));
   const seen = new Map();
   const pos = nodes.map((node) => {
     const k = seen.get(node.hop) || 0;
     seen.set(node.hop, k + 1);
     const angle = (2 * Math.PI * k) / (byHop.get(node.hop) || 1);
-    const r = node.hop * Math.min(width, height) / 7;
+    const r = (node.hop * Math.min(width, height)) / (2 * maxHop + 1);
     return { x: width / 2 + r * Math.cos(angle), y: height / 2 + r * Math.sin(angle) };
   });
   const links = edges.filter((e) => index.has(e.source) && index.has(e.target))
@@ -98,10 +99,24 @@ function drawGraph(box, data) {
   defs.appendChild(marker);
   svg.appendChild(defs);
   svg.appendChild(edgeLayer);
-  const labelAll = data.nodes.length <= 40;
+  // Up to 40 nodes every node is labelled; beyond, the centre and at most 12 of the nodes
+  // with more than one edge (the rest say what they are on hover): 200 nodes stay readable.
+  const degree = new Map();
+  for (const e of data.edges) {
+    degree.set(e.source, (degree.get(e.source) || 0) + 1);
+    degree.set(e.target, (degree.get(e.target) || 0) + 1);
+  }
+  const labelled = new Set(data.nodes.length <= 40 ? data.nodes.map((node) => node.id) :
+    data.nodes.filter((node) => (degree.get(node.id) || 0) > 1)
+      .sort((a, b) => (degree.get(b.id) || 0) - (degree.get(a.id) || 0))
+      .slice(0, 12).map((node) => node.id));
+  labelled.add(data.center);
   const nodeLayer = svgEl("g", { class: "nodes" });
   data.nodes.forEach((node, i) => {
-    const g = svgEl("g", { class: "node", "data-id": node.id, "data-hop": node.hop });
+    const g = svgEl("g", {
+      class: "node", "data-id": node.id, "data-hop": node.hop,
+      "data-labelled": labelled.has(node.id) ? "yes" : "no",
+    });
     const link = svgEl("a", { href: box.dataset.link + encodeURIComponent(node.id) });
     const r = node.id === data.center ? 11 : node.type === "topic" ? 8 : 6;
     link.appendChild(svgEl("circle", {
@@ -112,7 +127,7 @@ function drawGraph(box, data) {
     const t = svgEl("title");
     t.textContent = `${node.memory_type || ""} ${node.status || ""}: ${node.memory}`;
     link.appendChild(t);
-    if (labelAll || node.hop <= 1) {
+    if (labelled.has(node.id)) {
       const label = svgEl("text", { x: pos[i].x + r + 3, y: pos[i].y + 4, class: "label" });
       label.textContent = shorten(node.memory, node.id === data.center ? 60 : 28);
       link.appendChild(label);
@@ -162,6 +177,7 @@ async function loadGraph(box) {
 
 function sparkline(values, width, height) {
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height}`, class: "spark" });
+  if (values.length === 1) values = [values[0], values[0]];
   const max = Math.max(1, ...values), min = Math.min(0, ...values);
   const step = values.length > 1 ? width / (values.length - 1) : width;
   const points = values.map((v, i) =>
