@@ -120,11 +120,16 @@ class BigCube:
 
 @pytest.fixture(scope="package")
 def big_cube(live_api: LiveApi) -> BigCube:
-    """3,000 memories (tiers in turn) and a hub linked to the 250 before it."""
+    """3,000 memories (tiers in turn; ``MEMOS_UI_BIG_CUBE`` sets another count) and a hub
+    linked to the 250 before it."""
+    import os
+
     from tests.api.ui_helpers import insert_memories
+
+    count = int(os.environ.get("MEMOS_UI_BIG_CUBE", "3000"))
 
     cube_id = f"big_{uuid.uuid4().hex[:6]}"
     with live_api.client("bob") as client:
         created = client.post("/v1/cubes", json={"cube_id": cube_id})
         assert created.status_code == 201, created.text
-    return BigCube(cube_id, insert_memories(cube_id, "bob", 3000, star=250))
+    return BigCube(cube_id, insert_memories(cube_id, "bob", count, star=250))

@@ -124,7 +124,9 @@ def test_search_shows_each_legs_rank_in_fast_and_fine_mode(
         box.clear()
         box.send_keys("Miso piano")
         Select(browser.find_element(By.ID, "search-mode")).select_by_value(mode)
+        before = browser.find_element(By.TAG_NAME, "main")
         browser.find_element(By.ID, "search-go").click()
+        _wait(browser).until(ec.staleness_of(before))  # the new page, not the last one's rows
         _wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "tr.result-row")))
         assert f"({mode} mode" in browser.find_element(By.TAG_NAME, "h2").text
         first = browser.find_element(By.CSS_SELECTOR, "tr.result-row")
@@ -159,6 +161,7 @@ def test_the_graph_view_draws_the_neighbourhood(
         e.get_attribute("data-type") for e in browser.find_elements(By.CSS_SELECTOR, ".legend-item")
     }
     assert {"CONTEXT", "SUPERSEDES", "MERGED_TO"} <= legend
+    browser.execute_script("arguments[0].scrollIntoView()", svg)
     browser.save_screenshot(str(shots / "inspector-graph.png"))
 
 
@@ -186,6 +189,7 @@ def test_a_200_node_neighbourhood_is_drawn(
         svg.find_elements(By.CSS_SELECTOR, "text.label")
     ) == len(labelled)
     assert drawn_s < 20, drawn_s
+    browser.execute_script("arguments[0].scrollIntoView()", svg)
     browser.save_screenshot(str(shots / "inspector-graph-200.png"))
 
 

@@ -71,10 +71,7 @@ def _lineage(memory: TreeTextMemory, ids: list[str]) -> dict[str, dict[str, list
     }
     if not ids:
         return out
-    graph = memory.graph
-    near = graph.neighbors(ids, ("SUPERSEDES", "MERGED_TO"), limit=len(ids) * 20)
-    ends = list(dict.fromkeys([*ids, *(row["id"] for row in near)]))
-    for edge in graph.edges_from(ends):
+    for edge in memory.graph.edges_of(ids, ("SUPERSEDES", "MERGED_TO")):
         source, target, kind = edge["source"], edge["target"], edge["type"]
         if kind == "SUPERSEDES":
             if target in out:
@@ -161,8 +158,8 @@ def neighbourhood(
     ]
     edges = [
         {"source": e["source"], "target": e["target"], "type": e["type"]}
-        for e in graph.edges_from(ids)
-        if e["target"] in hop_of
+        for e in graph.edges_of(ids)
+        if e["source"] in hop_of and e["target"] in hop_of
     ]
     return {"center": memory_id, "nodes": nodes, "edges": edges, "truncated": truncated}
 
