@@ -100,14 +100,19 @@ def alice_cube(live_api: LiveApi) -> str:
     return cube_id
 
 
-@pytest.fixture(scope="package")
-def bob_cube(live_api: LiveApi) -> str:
-    """An empty cube of bob's (alice must never see it)."""
-    cube_id = f"bob_{uuid.uuid4().hex[:6]}"
-    with live_api.client("bob") as client:
+def new_cube(live_api: LiveApi, who: str, prefix: str) -> str:
+    """Create an empty tree cube for ``who`` through the API; its id."""
+    cube_id = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    with live_api.client(who) as client:
         created = client.post("/v1/cubes", json={"cube_id": cube_id})
         assert created.status_code == 201, created.text
     return cube_id
+
+
+@pytest.fixture(scope="package")
+def bob_cube(live_api: LiveApi) -> str:
+    """An empty cube of bob's (alice must never see it)."""
+    return new_cube(live_api, "bob", "bob")
 
 
 @dataclass

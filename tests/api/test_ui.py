@@ -13,7 +13,7 @@ import pytest
 
 from memos.mem_scheduler.dlq import DeadLetterQueue
 from tests.api.conftest import BigCube, LiveApi
-from tests.api.ui_helpers import add_dead_letter, csrf_of, login, wait_for
+from tests.api.ui_helpers import add_dead_letter, copies_of, csrf_of, login, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -22,20 +22,14 @@ XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2
 
 @pytest.fixture(scope="module")
 def alice_ui(live_api: LiveApi) -> Iterator[httpx.Client]:
-    client = login(live_api.url, live_api.keys["alice"])
-    try:
+    with login(live_api.url, live_api.keys["alice"]) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="module")
 def admin_ui(live_api: LiveApi) -> Iterator[httpx.Client]:
-    client = login(live_api.url, live_api.keys["admin"])
-    try:
+    with login(live_api.url, live_api.keys["admin"]) as client:
         yield client
-    finally:
-        client.close()
 
 
 def _no_trace(text: str) -> None:
@@ -142,19 +136,24 @@ def test_bad_input_gets_clear_errors(alice_ui: httpx.Client, alice_cube: str) ->
         _no_trace(page.text)
 
 
-def test_actions_need_the_csrf_token(live_api: LiveApi, admin_ui: httpx.Client) -> None:
+def test_actions_need_the_csrf_token_and_drop_is_confirmed(
+    live_api: LiveApi, admin_ui: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
     dlq_id = add_dead_letter(live_api.runtime, "alice", "nowhere", "csrf probe")
-    try:
-        for data in ({}, {"csrf": "wrong"}, {"confirm": "yes"}):
-            done = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/drop", data=data)
-            assert done.status_code == 403 and "csrf_failed" in done.text
-        assert dlq_id in admin_ui.get("/ui/bus").text  # nothing happened
-        assert admin_ui.post("/ui/logout").status_code == 403
-    finally:
-        page = admin_ui.get("/ui/bus")
-        admin_ui.post(
-            f"/ui/bus/dlq/{dlq_id}/drop", data={"csrf": csrf_of(page.text), "confirm": "yes"}
-        )
+    for data in ({}, {"csrf": "wrong"}, {"confirm": "yes"}):
+        done = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/drop", data=data)
+        assert done.status_code == 403 and "csrf_failed" in done.text
+    assert dlq_id in admin_ui.get("/ui/bus").text  # nothing happened
+    assert admin_ui.post("/ui/logout").status_code == 403
+    token = csrf_of(admin_ui.get("/ui/bus").text)
+    asked = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/drop", data={"csrf": token})
+    assert asked.status_code == 200 and "Yes, drop" in asked.text
+    assert dlq_id in admin_ui.get("/ui/bus").text  # not before the confirmation
+    with caplog.at_level(logging.INFO, logger="memos.audit"):
+        done = admin_ui.post(f"/ui/bus/dlq/{dlq_id}/drop", data={"csrf": token, "confirm": "yes"})
+    assert done.status_code == 303
+    assert f'data-dlq="{dlq_id}"' not in admin_ui.get("/ui/bus").text
+    assert any(f"dropped dead letter {dlq_id}" in r.getMessage() for r in caplog.records)
 
 
 def test_a_tenant_cannot_retry_dead_letters(
@@ -189,9 +188,7 @@ def test_retry_is_confirmed_audited_and_applied_once(
     assert any("retried dead letter " + dlq_id in m for m in audit), audit
 
     def copies() -> int:
-        with live_api.client("alice") as client:
-            nodes = client.get(f"/v1/cubes/{alice_cube}/memories").json()["text_mem"][0]
-        return sum(1 for n in nodes["memories"]["nodes"] if n["memory"] == text)
+        return copies_of(live_api, "alice", alice_cube, text)
 
     wait_for(copies, what="the retried memory")
     # Retrying the same entry again is refused (it left the DLQ), and nothing is added twice.

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import BigCube, LiveApi
-from tests.api.ui_helpers import add_dead_letter, wait_for
+from tests.api.ui_helpers import add_dead_letter, copies_of, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -228,9 +228,7 @@ def test_retry_a_dead_letter_and_see_it_applied_once(
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr.dlq-row[data-dlq="{dlq_id}"]')
 
     def copies() -> int:
-        with live_api.client("alice") as client:
-            nodes = client.get(f"/v1/cubes/{alice_cube}/memories").json()["text_mem"][0]
-        return sum(1 for n in nodes["memories"]["nodes"] if n["memory"] == text)
+        return copies_of(live_api, "alice", alice_cube, text)
 
     assert wait_for(copies, what="the retried memory") == 1
     # The stack page shows the parts and draws the metric charts from the live feed.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -30,15 +31,16 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def login(url: str, key: str) -> httpx.Client:
-    """An httpx client logged in to the inspector with ``key`` (cookies kept)."""
-    client = httpx.Client(base_url=url, timeout=240)
-    form = client.get("/ui/login")
-    assert form.status_code == 200, form.text
-    done = client.post("/ui/login", data={"api_key": key, "csrf": csrf_of(form.text)})
-    assert done.status_code == 303, done.text
-    assert done.headers["location"] == "/ui/cubes"
-    return client
+@contextmanager
+def login(url: str, key: str) -> Iterator[httpx.Client]:
+    """An httpx client logged in to the inspector with ``key`` (cookies kept); closed after."""
+    with httpx.Client(base_url=url, timeout=240) as client:
+        form = client.get("/ui/login")
+        assert form.status_code == 200, form.text
+        done = client.post("/ui/login", data={"api_key": key, "csrf": csrf_of(form.text)})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == "/ui/cubes"
+        yield client
 
 
 def add_dead_letter(runtime: ApiRuntime, user_id: str, cube_id: str, text: str) -> str:
@@ -63,6 +65,13 @@ def add_dead_letter(runtime: ApiRuntime, user_id: str, cube_id: str, text: str) 
         return client.xadd(runtime.scheduler.keys.dlq, fields).decode()  # type: ignore[union-attr]
     finally:
         client.close()
+
+
+def copies_of(api: Any, who: str, cube_id: str, text: str) -> int:
+    """How many memories of ``cube_id`` have exactly ``text`` (read as ``who`` over REST)."""
+    with api.client(who) as client:
+        nodes = client.get(f"/v1/cubes/{cube_id}/memories").json()["text_mem"][0]
+    return sum(1 for n in nodes["memories"]["nodes"] if n["memory"] == text)
 
 
 def insert_memories(

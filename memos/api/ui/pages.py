@@ -229,7 +229,11 @@ def graph(
 
 
 @router.get("/bus", response_class=HTMLResponse)
-def bus(request: Request, view: AdminViewer, done: str | None = None) -> HTMLResponse:
+def bus(
+    request: Request,
+    view: AdminViewer,
+    done: Annotated[str | None, Query(max_length=300)] = None,
+) -> HTMLResponse:
     """Streams, pending entries, consumers and the dead letters with retry / drop."""
     return render(request, "bus.html", bus=views.bus(view.context), done=done)
 
