@@ -20,6 +20,8 @@ from memos.api.errors import install_error_handlers
 from memos.api.ratelimit import FixedWindowRateLimiter
 from memos.api.routes import admin, chat, cubes, memories, system
 from memos.api.settings import ApiRuntime, ApiSettings
+from memos.api.ui.app import create_ui_app
+from memos.api.ui.web import UI_PREFIX
 
 API_VERSION = "1.0.0"
 
@@ -60,4 +62,6 @@ def create_app(
     install_error_handlers(app)
     for module in (system, admin, cubes, memories, chat):
         app.include_router(module.router)
+    # The web inspector (server-rendered pages behind the same keys); see memos.api.ui.
+    app.mount(UI_PREFIX, create_ui_app(context))
     return app

@@ -127,6 +127,22 @@ EDGES_FROM = (
     "RETURN a.id AS source, b.id AS target, type(r) AS type, properties(r) AS props"
 )
 
+# Edges of the given types touching seed nodes, one direction per statement. The seed comes first
+# in each pattern and is matched on (cube_id, id) like NEIGHBORS: ``a.id IN $ids`` (EDGES_FROM)
+# scans the cube on ArcadeDB, and so does a seed written as the pattern's second node.
+EDGES_OUT_OF = (
+    "UNWIND $ids AS seed_id "
+    "MATCH (a:Memory {cube_id: $cube_id, id: seed_id})-[r]->(b:Memory) "
+    "WHERE type(r) IN $rel_types AND b.cube_id = $cube_id "
+    "RETURN a.id AS source, b.id AS target, type(r) AS type"
+)
+EDGES_INTO = (
+    "UNWIND $ids AS seed_id "
+    "MATCH (b:Memory {cube_id: $cube_id, id: seed_id})<-[r]-(a:Memory) "
+    "WHERE type(r) IN $rel_types AND a.cube_id = $cube_id "
+    "RETURN a.id AS source, b.id AS target, type(r) AS type"
+)
+
 DELETE_EDGES = (
     "UNWIND $rows AS row "
     "MATCH (a:Memory {{cube_id: $cube_id, id: row.source}})"

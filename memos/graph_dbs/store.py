@@ -693,6 +693,24 @@ class CubeGraph:
             return []
         return self._exec.read(q.EDGES_FROM, self._params(ids=list(ids)), "listing edges")
 
+    def edges_of(
+        self, ids: Sequence[str], rel_types: Sequence[str] = tuple(sorted(q.EDGE_TYPES))
+    ) -> list[dict[str, Any]]:
+        """Edges of ``rel_types`` into or out of these nodes, ``{source, target, type}``, once each.
+
+        Found through the (cube_id, id) index from each seed, so the cost follows ``ids`` and
+        their edges, not the cube's size.
+        """
+        if not ids:
+            return []
+        types = [q.safe_identifier(t, q.EDGE_TYPES) for t in rel_types]
+        params = self._params(ids=list(dict.fromkeys(ids)), rel_types=types)
+        found: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for query in (q.EDGES_OUT_OF, q.EDGES_INTO):
+            for row in self._exec.read(query, params, "listing edges"):
+                found.setdefault((row["source"], row["target"], row["type"]), row)
+        return list(found.values())
+
     def neighbors(
         self,
         ids: Sequence[str],

@@ -420,6 +420,16 @@ class MOS:
         cube_id = self._cube(user, mem_cube_id)
         return dict(self._op("get", user, cube_id, memory_id=memory_id))
 
+    def inspect(self, mem_cube_id: str, view: str, user_id: str | None = None, **args: Any) -> Any:
+        """A read-only inspector view of a tree cube, computed on a worker.
+
+        ``view`` is ``counts``, ``page``, ``memory``, ``graph`` or ``search`` (the worker's
+        ``inspect_<view>`` operation; see :mod:`memos.memories.textual.inspection`).
+        """
+        user = self._user(user_id)
+        cube_id = self._cube(user, mem_cube_id)
+        return self._op(f"inspect_{view}", user, cube_id, **args)
+
     def get_all(self, mem_cube_id: str | None = None, user_id: str | None = None) -> dict[str, Any]:
         """Every memory of one cube, or of all the user's cubes (tree cubes: nodes and edges)."""
         user = self._user(user_id)

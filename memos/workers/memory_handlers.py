@@ -47,6 +47,7 @@ from memos.mem_scheduler.events import (
     QueryEvent,
     ReorganizeEvent,
 )
+from memos.memories.textual import inspection
 from memos.memories.textual.item import TextualMemoryItem
 from memos.workers import memory_reorganize as reorganize_jobs
 from memos.workers.handlers import Handler, HandlerContext, register_handler
@@ -609,6 +610,55 @@ def handle_kv_refresh(event: KVRefreshEvent, ctx: HandlerContext) -> JsonValue:
     }
 
 
+def _tree_memory(event: ManageEvent, ctx: HandlerContext) -> Any:
+    cube = cubes_for(ctx).get(event.cube_id)
+    if not _is_tree(cube):
+        raise MemoryOperationError(
+            f"cube {event.cube_id!r} has a {cube.config.text_mem.backend} textual memory; the "
+            "inspector reads tree_text memories"
+        )
+    return cube.text_mem
+
+
+def _op_inspect_counts(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
+    return inspection.tier_counts(_tree_memory(event, ctx))
+
+
+def _op_inspect_page(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
+    args = _args(event)
+    return inspection.memory_page(
+        _tree_memory(event, ctx),
+        tier=args.get("tier"),
+        status=args.get("status"),
+        offset=int(args.get("offset", 0)),
+        limit=int(args.get("limit", 50)),
+    )
+
+
+def _op_inspect_memory(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
+    return inspection.memory_detail(_tree_memory(event, ctx), str(_args(event)["memory_id"]))
+
+
+def _op_inspect_graph(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
+    args = _args(event)
+    return inspection.neighbourhood(
+        _tree_memory(event, ctx),
+        str(args["memory_id"]),
+        hops=int(args.get("hops", 2)),
+        max_nodes=int(args.get("max_nodes", 200)),
+    )
+
+
+def _op_inspect_search(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
+    args = _args(event)
+    return inspection.explain_search(
+        _tree_memory(event, ctx),
+        str(args["query"]),
+        top_k=int(args.get("top_k", 10)),
+        mode=str(args.get("mode", "fast")),
+    )
+
+
 MANAGE_OPS: dict[str, Callable[[ManageEvent, HandlerContext], JsonValue]] = {
     "get": _op_get,
     "get_all": _op_get_all,
@@ -626,6 +676,12 @@ MANAGE_OPS: dict[str, Callable[[ManageEvent, HandlerContext], JsonValue]] = {
     "kv_add": _op_kv_add,
     "kv_delete": _op_kv_delete,
     "kv_delete_all": _op_kv_delete_all,
+    # read-only views for the web inspector (memos.memories.textual.inspection)
+    "inspect_counts": _op_inspect_counts,
+    "inspect_page": _op_inspect_page,
+    "inspect_memory": _op_inspect_memory,
+    "inspect_graph": _op_inspect_graph,
+    "inspect_search": _op_inspect_search,
 }
 
 

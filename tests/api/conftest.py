@@ -98,3 +98,43 @@ def alice_cube(live_api: LiveApi) -> str:
         assert added.status_code == 201, added.text
         assert added.json()["added_ids"]
     return cube_id
+
+
+def new_cube(live_api: LiveApi, who: str, prefix: str) -> str:
+    """Create an empty tree cube for ``who`` through the API; its id."""
+    cube_id = f"{prefix}_{uuid.uuid4().hex[:6]}"
+    with live_api.client(who) as client:
+        created = client.post("/v1/cubes", json={"cube_id": cube_id})
+        assert created.status_code == 201, created.text
+    return cube_id
+
+
+@pytest.fixture(scope="package")
+def bob_cube(live_api: LiveApi) -> str:
+    """An empty cube of bob's (alice must never see it)."""
+    return new_cube(live_api, "bob", "bob")
+
+
+@dataclass
+class BigCube:
+    """A cube of bob's with thousands of memories written straight into the store."""
+
+    cube_id: str
+    ids: list[str]
+
+
+@pytest.fixture(scope="package")
+def big_cube(live_api: LiveApi) -> BigCube:
+    """3,000 memories (tiers in turn; ``MEMOS_UI_BIG_CUBE`` sets another count) and a hub
+    linked to the 250 before it."""
+    import os
+
+    from tests.api.ui_helpers import insert_memories
+
+    count = int(os.environ.get("MEMOS_UI_BIG_CUBE", "3000"))
+
+    cube_id = f"big_{uuid.uuid4().hex[:6]}"
+    with live_api.client("bob") as client:
+        created = client.post("/v1/cubes", json={"cube_id": cube_id})
+        assert created.status_code == 201, created.text
+    return BigCube(cube_id, insert_memories(cube_id, "bob", count, star=250))

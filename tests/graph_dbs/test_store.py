@@ -231,6 +231,28 @@ def test_edges_merge_once_and_list(graph_store: GraphStore) -> None:
     assert len(graph.edges_from(ids)) == 2
 
 
+def test_edges_of_finds_both_directions_once(graph_store: GraphStore) -> None:
+    graph = graph_store.for_cube(new_cube())
+    rows = [node(f"e{i}", 60 + i) for i in range(4)]
+    graph.create_nodes(rows)
+    ids = [str(r["id"]) for r in rows]
+    graph.merge_edges("SUPERSEDES", [{"source": ids[1], "target": ids[0]}])
+    graph.merge_edges("MERGED_TO", [{"source": ids[0], "target": ids[2]}])
+    graph.merge_edges("CONTEXT", [{"source": ids[0], "target": ids[3]}])
+    edges = {(e["source"], e["target"], e["type"]) for e in graph.edges_of([ids[0]])}
+    assert edges == {
+        (ids[1], ids[0], "SUPERSEDES"),
+        (ids[0], ids[2], "MERGED_TO"),
+        (ids[0], ids[3], "CONTEXT"),
+    }
+    lineage = graph.edges_of([ids[0], ids[1]], ("SUPERSEDES", "MERGED_TO"))
+    assert len(lineage) == 2  # the edge between two seeds is listed once
+    other = graph_store.for_cube(new_cube())
+    assert other.edges_of([ids[0]]) == []  # scoped to the cube
+    with pytest.raises(GraphStoreError):
+        graph.edges_of([ids[0]], ("X]->(m) DETACH DELETE m //",))
+
+
 def test_identifiers_are_checked() -> None:
     assert safe_identifier("CONTEXT", EDGE_TYPES) == "CONTEXT"
     for bad in ("CONTEXT]->() DETACH DELETE n //", "UNKNOWN", "", "context"):

@@ -40,6 +40,7 @@ from memos.memories.textual.tree_nodes import (
 from memos.memories.textual.tree_search import (
     DEFAULT_SEARCH,
     HybridSearchConfig,
+    RecallLeg,
     SearchMode,
     hybrid_search,
 )
@@ -329,6 +330,7 @@ class TreeTextMemory(BaseTextMemory):
         include_topics: bool = False,
         query_vector: Sequence[float] | None = None,
         index_fresh_since: float | None = None,
+        legs: list[RecallLeg] | None = None,
     ) -> list[TextualMemoryItem]:
         """The ``top_k`` memories most related to ``query``, best first.
 
@@ -345,6 +347,8 @@ class TreeTextMemory(BaseTextMemory):
         from this memory's embedder. ``index_fresh_since`` (epoch seconds, no later than when the
         query was issued) lets the search use the cube index as it is when a catch-up started
         since then (the worker catches a batch's cubes up while it embeds the queries).
+        ``legs`` receives the ranked lists fusion used
+        (see :func:`~memos.memories.textual.tree_search.hybrid_search`).
         """
         if not isinstance(query, str) or not query.strip():
             raise InvalidMemoryInputError("search query must be a non-empty string")
@@ -398,6 +402,7 @@ class TreeTextMemory(BaseTextMemory):
             index=index,
             timer=timer,
             config=self.search_config,
+            legs=legs,
         )
         self.last_search_steps = timer.ms
         results: list[TextualMemoryItem] = []

@@ -71,6 +71,12 @@ class HybridSearchConfig:
 DEFAULT_SEARCH = HybridSearchConfig()
 
 
+#: One recall leg as the fusion saw it: its name, RRF weight and ranked ids (best first).
+RecallLeg = tuple[str, float, list[str]]
+#: Names of the main legs, in the order they are fused; query-side signals follow as "signal".
+MAIN_LEGS: tuple[str, ...] = ("vector", "fulltext", "graph", "session")
+
+
 @dataclass(frozen=True)
 class SearchHit:
     """One fused result: the node's properties and its fused score."""
@@ -92,13 +98,15 @@ def hybrid_search(
     include_topics: bool = False,
     index: CubeIndex | None = None,
     timer: StepTimer | None = None,
+    legs: list[RecallLeg] | None = None,
 ) -> list[SearchHit]:
     """The ``top_k`` best nodes of ``graph``'s cube for ``query``, best first.
 
     ``include_topics`` lets topic nodes into the results (they always take part in recall).
     With ``index`` (the cube's in-process index, caught up with the store) the vector and
     full-text legs run on it instead of the store's global indexes; ``timer`` receives each
-    step's time.
+    step's time; ``legs``, when given, receives every ranked list the fusion used (why a result
+    came back: the inspector shows each result's rank per leg). Neither changes the ranking.
     """
     timer = timer or StepTimer()
     factor = config.pool_factor_fine if mode == "fine" else config.pool_factor_fast
@@ -181,6 +189,9 @@ def hybrid_search(
             ):
                 rankings.append(ids)
                 weights.append(weight)
+    if legs is not None:
+        names = [*MAIN_LEGS, *["signal"] * (len(rankings) - len(MAIN_LEGS))]
+        legs.extend((n, w, list(r)) for n, w, r in zip(names, weights, rankings, strict=True))
     fusion_started = time.perf_counter()
     fused = reciprocal_rank_fusion(rankings, weights=weights, k=config.rrf_k)
     timer.ms["fusion"] = (time.perf_counter() - fusion_started) * 1000.0
