@@ -74,8 +74,7 @@ class ManagedCubes:
 
     def get(self, cube_id: str) -> GeneralMemCube:
         """The cube, loaded (or reloaded when its registry version changed)."""
-        record = self.registry.require_cube(cube_id)
-        version = self.registry.cube_version(cube_id)
+        record, version = self.registry.cube_with_version(cube_id)
         with self._lock:
             held = self._held.get(cube_id)
             if held is not None and held.version == version:

@@ -15,6 +15,7 @@ per-process file. Keys (under one prefix, ``memos`` by default)::
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -260,6 +261,47 @@ class Registry:
         ):
             raise AccessDeniedError(user_id, cube_id)
         return record
+
+    def check_access_all(self, user_id: str, cube_ids: Sequence[str]) -> list[CubeRecord]:
+        """:meth:`check_access` for each of ``cube_ids`` (in order), in one round trip.
+
+        A search checks every cube it reads on each event; one pipeline reads the cubes'
+        records and the user's membership in their shares together.
+
+        Raises:
+            UnknownCubeError: a cube does not exist (the first such, in order).
+            AccessDeniedError: a cube is someone else's and was not shared.
+        """
+        if not cube_ids:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hmget(self.cubes_key, list(cube_ids))
+        for cube_id in cube_ids:
+            pipe.sismember(self.shares_key(cube_id), user_id)
+        raw, *shared = self._call("check access", pipe.execute)
+        records: list[CubeRecord] = []
+        for cube_id, value, member in zip(cube_ids, raw, shared, strict=True):
+            if not value:
+                raise UnknownCubeError(cube_id)
+            record = CubeRecord.model_validate_json(value)
+            if record.owner_id != user_id and not member:
+                raise AccessDeniedError(user_id, cube_id)
+            records.append(record)
+        return records
+
+    def cube_with_version(self, cube_id: str) -> tuple[CubeRecord, int]:
+        """The cube's record and current version, in one round trip.
+
+        Raises:
+            UnknownCubeError: no such cube.
+        """
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hget(self.cubes_key, cube_id)
+        pipe.get(self.version_key(cube_id))
+        raw, version = self._call("read a cube", pipe.execute)
+        if not raw:
+            raise UnknownCubeError(cube_id)
+        return CubeRecord.model_validate_json(raw), int(version) if version is not None else 0
 
     def accessible_cubes(self, user_id: str) -> list[str]:
         """Ids of the cubes ``user_id`` owns or was given, sorted."""

@@ -270,11 +270,12 @@ def _general_has(text_mem: Any, memory_id: str) -> bool:
 
 
 def _search_cubes(event: QueryEvent, ctx: HandlerContext) -> list[str]:
+    """The cubes a query reads, after checking the user may read each and its own cube."""
     registry = registry_for(ctx)
     wanted = event.payload.install_cube_ids
     cube_ids = list(wanted) if wanted else registry.accessible_cubes(event.user_id)
-    for cube_id in cube_ids:
-        registry.check_access(event.user_id, cube_id)
+    checked = cube_ids if event.cube_id in cube_ids else [event.cube_id, *cube_ids]
+    registry.check_access_all(event.user_id, checked)
     return cube_ids
 
 
@@ -353,13 +354,13 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     top_k = payload.top_k or int(options.get("top_k", DEFAULT_TOP_K))
     capacity = int(options.get("working_memory_capacity", DEFAULT_WORKING_MEMORY_CAPACITY))
     use_text = bool(options.get("enable_textual_memory", True))
-    registry_for(ctx).check_access(event.user_id, event.cube_id)
+    search_cubes = _search_cubes(event, ctx)  # checks event.cube_id too
     cubes = cubes_for(ctx)
     text_results: list[dict[str, Any]] = []
     act_results: list[dict[str, Any]] = []
     retrieved: list[str] = []
     kv_cube: GeneralMemCube | None = None
-    for cube_id in _search_cubes(event, ctx):
+    for cube_id in search_cubes:
         cube = cubes.get(cube_id)
         if use_text and cube.text_mem is not None:
             found = _search_text(ctx, cube, payload.query, top_k)

@@ -81,3 +81,42 @@ def test_invalid_ids_are_refused(rclient: redis.Redis, keys: SchedulerKeys, bad:
 def test_cube_of_unknown_owner_is_refused(rclient: redis.Redis, keys: SchedulerKeys) -> None:
     with pytest.raises(UnknownUserError):
         Registry(rclient, prefix=keys.prefix).add_cube(record("orphan", "nobody"))
+
+
+def test_access_to_several_cubes_and_a_cube_with_its_version_in_one_round_trip(
+    rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = Registry(rclient, prefix=keys.prefix)
+    for user in ("alice", "bob", "carol"):
+        reg.create_user(user)
+    reg.add_cube(record("a1", "alice"))
+    reg.add_cube(record("b1", "bob"))
+    reg.share("b1", "bob", "alice")
+    bumped = reg.bump_version("a1")
+    sent: list[int] = []
+    execute = redis.client.Pipeline.execute
+
+    def counted(pipe: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    real_call = rclient.execute_command
+    monkeypatch.setattr(rclient, "execute_command", lambda *a, **k: pytest.fail(f"{a}"))
+    owners = [r.owner_id for r in reg.check_access_all("alice", ["a1", "b1"])]
+    assert owners == ["alice", "bob"] and sent == [1]  # owned and shared: one pipeline
+    record_a1, version = reg.cube_with_version("a1")
+    assert record_a1.cube_id == "a1" and version == bumped and sent == [1, 1]
+    assert reg.check_access_all("alice", []) == []
+    monkeypatch.setattr(rclient, "execute_command", real_call)
+    assert reg.cube_with_version("b1")[1] == reg.cube_version("b1")
+    reg.add_cube(record("c1", "carol"))
+    rclient.delete(reg.version_key("c1"))
+    assert reg.cube_with_version("c1")[1] == 0  # never bumped
+    # The same errors as one check_access per cube, for the first failing cube in order.
+    with pytest.raises(AccessDeniedError):
+        reg.check_access_all("carol", ["a1", "missing"])
+    with pytest.raises(UnknownCubeError):
+        reg.check_access_all("alice", ["missing", "b1"])
+    with pytest.raises(UnknownCubeError):
+        reg.cube_with_version("missing")
