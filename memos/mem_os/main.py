@@ -120,11 +120,16 @@ class MOS:
                     f"user {user_id!r} has no cube; register_mem_cube one first"
                 )
             return cubes[0]
+        cube_id = self._resolve(mem_cube_id)
+        self.registry.check_access(user_id, cube_id)
+        return cube_id
+
+    def _resolve(self, mem_cube_id: str) -> str:
+        """A cube id as given, or the id registered for a MemOS-style path alias; checked."""
         cube_id = mem_cube_id
         if not is_valid_cube_id(cube_id):
             cube_id = self.registry.resolve_alias(mem_cube_id) or mem_cube_id
         check_cube_id(cube_id)
-        self.registry.check_access(user_id, cube_id)
         return cube_id
 
     def _send(
@@ -362,7 +367,8 @@ class MOS:
         if install_cube_ids is None:
             cubes = self.registry.accessible_cubes(user)
         else:
-            cubes = [self._cube(user, c) for c in install_cube_ids]
+            cubes = [self._resolve(c) for c in install_cube_ids]
+            self.registry.check_access_all(user, cubes)  # one round trip for all of them
         if not cubes:
             raise MemoryOperationError(f"user {user!r} has no cube; register_mem_cube one first")
         return cubes
