@@ -90,7 +90,7 @@ def worker_threads(embedder: Any, harness: MOSHarness) -> int:
 
 def memory_texts(sessions: list[Any]) -> list[str]:
     """The texts the worker embeds for these sessions: the fast reader's memories of each."""
-    from memos.mem_scheduler.events import make_event
+    from memos.mem_scheduler.events import AddEvent, make_event
     from memos.workers.memory_handlers import _tree_items
 
     texts: list[str] = []
@@ -99,6 +99,7 @@ def memory_texts(sessions: list[Any]) -> list[str]:
             "add", user_id="u", cube_id="c", session_id=str(session.session_id),
             payload={"messages": session.messages},
         )  # fmt: skip
+        assert isinstance(event, AddEvent)
         texts.extend(item.memory for item in _tree_items(event))
     return texts
 

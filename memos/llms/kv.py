@@ -19,7 +19,7 @@ from memos.errors import KVCacheCompatibilityError
 if TYPE_CHECKING:
     import torch
     from transformers import DynamicCache, PreTrainedModel
-    from transformers.cache_utils import DynamicLayer
+    from transformers.cache_utils import CacheLayerMixin
 
 
 def new_cache(model: PreTrainedModel) -> DynamicCache:
@@ -51,11 +51,11 @@ def cache_from_tensors(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Dy
     from transformers import DynamicCache
 
     cache = DynamicCache()
-    cache.layers = plain_layers(pairs)
+    cache.layers = list(plain_layers(pairs))
     return cache
 
 
-def plain_layers(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[DynamicLayer]:
+def plain_layers(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[CacheLayerMixin]:
     """One DynamicLayer per ``(keys, values)``, holding those very tensors.
 
     ``DynamicCache(ddp_cache_data=...)`` would copy them: it fills each layer through
@@ -64,9 +64,9 @@ def plain_layers(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[Dyn
     """
     from transformers.cache_utils import DynamicLayer
 
-    layers = []
+    layers: list[CacheLayerMixin] = []
     for keys, values in pairs:
-        layer = DynamicLayer()
+        layer = DynamicLayer()  # type: ignore[no-untyped-call]  # transformers leaves it untyped
         layer.lazy_initialization(keys, values)
         layer.keys, layer.values = keys, values
         layers.append(layer)

@@ -71,7 +71,7 @@ class ReservedCache(DynamicCache):
 
     def __init__(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], room: PrefixRoom):
         super().__init__()
-        self.layers = plain_layers(pairs)
+        self.layers = list(plain_layers(pairs))
         self.room = room
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DynamicCache:
@@ -79,7 +79,7 @@ class ReservedCache(DynamicCache):
         return clone_cache(self)
 
 
-class _RoomLayer(DynamicLayer):
+class _RoomLayer(DynamicLayer):  # type: ignore[no-untyped-call]  # transformers: untyped
     """A layer that appends into reserved room instead of concatenating onto a copy.
 
     Once the room is used up, or once anything (cropping, beam reordering) replaced the
@@ -87,7 +87,7 @@ class _RoomLayer(DynamicLayer):
     """
 
     def __init__(self, key_buffer: torch.Tensor, value_buffer: torch.Tensor, length: int) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._buffers: tuple[torch.Tensor, torch.Tensor] | None = (key_buffer, value_buffer)
         self.device = key_buffer.device
         self.is_initialized = True
@@ -107,10 +107,13 @@ class _RoomLayer(DynamicLayer):
         buffers = self._buffers
         if buffers is None or self.keys is not self._shown or start + count > buffers[0].shape[-2]:
             self._buffers = None
-            return super().update(key_states, value_states, *args, **kwargs)
+            keys, values = super().update(key_states, value_states, *args, **kwargs)
+            assert values is not None  # a dense layer always returns both
+            return keys, values
         buffers[0][..., start : start + count, :] = key_states
         buffers[1][..., start : start + count, :] = value_states
         self._show(start + count)
+        assert self.values is not None  # set by _show
         return self.keys, self.values
 
 

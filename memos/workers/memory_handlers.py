@@ -255,7 +255,8 @@ def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
         cubes.persist(event.cube_id, cube, ("text_mem",))
         ids = [item.id for item in items]
     logger.info("add event %s: %d memories into cube %s", event.id, len(ids), event.cube_id)
-    return {"cube_id": event.cube_id, "added_ids": ids}
+    added: list[JsonValue] = list(ids)
+    return {"cube_id": event.cube_id, "added_ids": added}
 
 
 def _general_has(text_mem: Any, memory_id: str) -> bool:
