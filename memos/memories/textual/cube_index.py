@@ -509,6 +509,23 @@ class CubeIndex:
         """Which positions state a time of their own (a resolved ``memory_time``)."""
         return self._timed[: self._n].copy()
 
+    def co_mentioned(self, ids: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
+        """Entities the live nodes ``ids`` mention, first-seen order, without ``exclude``.
+
+        The second hop of entity expansion: the names that share a memory with a question's
+        entity (the graph's ``(memory)-[:MENTIONS]->(entity)`` edges, read from the index).
+        """
+        skip = set(exclude)
+        out: dict[str, None] = {}
+        for node_id in ids:
+            p = self._pos.get(node_id)
+            if p is None:
+                continue
+            for name in self._pos_entities[p]:
+                if name not in skip:
+                    out.setdefault(name, None)
+        return list(out)
+
     def entity_mask(self, entities: Sequence[str]) -> np.ndarray:
         """Which positions mention at least one of ``entities``."""
         out = np.zeros(self._n, dtype=bool)

@@ -27,6 +27,7 @@ from memos.errors import (
 )
 from memos.graph_dbs import CubeGraph, GraphStore, NodeFilter
 from memos.memories.textual.base import BaseTextMemory, MemoryInput
+from memos.memories.textual.entity_graph import entity_write
 from memos.memories.textual.item import MEMORY_TYPES, TextualMemoryItem, utc_now_iso
 from memos.memories.textual.step_timer import StepTimer
 from memos.memories.textual.tree_dump import DUMP_FORMAT, DUMP_VERSION, DumpFile, read_dump
@@ -195,6 +196,9 @@ class TreeTextMemory(BaseTextMemory):
             )
         tx.create_nodes(new_rows)
         tx.merge_edges("CONTEXT", self._context_edges(items, final_ids))
+        if self.config.entity_nodes:
+            entities = entity_write(new_rows)
+            tx.write_entities(entities.entities, entities.mentions, entities.aliases)
         return final_ids, new_rows, duplicates
 
     @staticmethod
@@ -463,6 +467,9 @@ class TreeTextMemory(BaseTextMemory):
             tx.upsert_nodes(rows)
             for rel_type, edge_rows in sorted(by_type.items()):
                 tx.merge_edges(rel_type, edge_rows)
+            if self.config.entity_nodes:  # derived from the memories, so not in the dump
+                entities = entity_write(rows)
+                tx.write_entities(entities.entities, entities.mentions, entities.aliases)
         logger.info("loaded %d memories into cube %s", len(rows), self.cube_id)
 
 
