@@ -28,8 +28,8 @@ positions are dropped by compaction once they are a quarter of the index. Nothin
 returns depends on that history: equal scores are ordered by ``(created_at, id)``, not by
 position, and the entity and speaker vocabularies count live positions only, so an index caught
 up change by change ranks exactly like one rebuilt from the store (an index built in the store's
-order and one whose updated nodes moved to the end used to break ties differently). The index knows nothing
-of the store; :mod:`cube_index_sync` keeps it in step.
+order and one whose updated nodes moved to the end used to break ties differently). The index
+knows nothing of the store; :mod:`cube_index_sync` keeps it in step.
 """
 
 from __future__ import annotations

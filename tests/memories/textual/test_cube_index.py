@@ -142,7 +142,7 @@ def test_caught_up_index_ranks_like_a_rebuilt_one() -> None:
     questions, so the two could rank differently.
     """
     rng = random.Random(7)
-    words = "camp paint run swim book group church gym dog race".split()
+    words = ["camp", "paint", "run", "swim", "book", "group", "church", "gym", "dog", "race"]
 
     def make(i: int, version: int) -> dict[str, Any]:
         text = " ".join(rng.choice(words) for _ in range(4))  # equal lengths: BM25 ties
@@ -150,7 +150,10 @@ def test_caught_up_index_ranks_like_a_rebuilt_one() -> None:
             i,
             text,
             embedding=unit(1000 + rng.randrange(12)),  # shared vectors: cosine ties
-            entities=[f"@{rng.choice(['ann', 'bob', f'temp{version}'])}", rng.choice(["Paris", f"Town{version}"])],
+            entities=[
+                f"@{rng.choice(['ann', 'bob', f'temp{version}'])}",
+                rng.choice(["Paris", f"Town{version}"]),
+            ],
             created_at=f"2024-01-{1 + rng.randrange(3):02d}",
             status=rng.choice(["activated", "activated", "archived"]),
         )

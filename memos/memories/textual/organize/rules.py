@@ -84,9 +84,9 @@ _SAID_RE = re.compile(r"^(?P<speaker>[^:]{1,60}?) said(?: on [^:]{1,40})?: (?P<b
 _TRAILER_RE = re.compile(r"\s*\((?:replying to|followed by) .*$", re.S)
 _ARTICLES_RE = re.compile(r"^(?:the|a|an|my|his|her|their|our) ")
 _NOT_SUBJECTS = frozenset(
-    """He She They We It This That There You Your My Our His Her Their Monday Tuesday Wednesday Thursday Friday Saturday
-    Sunday Today Tomorrow Yesterday January February March April May June July August September
-    October November December""".split()  # noqa: SIM905
+    """He She They We It This That There You Your My Our His Her Their Monday Tuesday Wednesday
+    Thursday Friday Saturday Sunday Today Tomorrow Yesterday January February March April May
+    June July August September October November December""".split()  # noqa: SIM905
 )
 
 
