@@ -97,3 +97,28 @@ def test_a_loaded_dump_gets_its_entities(make_memory: Any, tmp_path: Any) -> Non
     target = make_memory()
     target.load(str(tmp_path))
     assert {e["name"] for e in target.graph.entities()} == {"caroline", "paris"}
+
+
+@pytest.mark.services
+def test_an_add_that_loses_to_a_concurrent_write_runs_again(
+    make_memory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memos.errors import GraphStoreConflictError
+    from memos.graph_dbs import CubeGraph
+
+    memory = make_memory()
+    real = CubeGraph.write_entities
+    calls = {"n": 0}
+
+    def conflicting(self: CubeGraph, *args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:  # as a concurrent add creating the same entity would
+            raise GraphStoreConflictError("graph constraint violated while merging entities")
+        real(self, *args)
+
+    monkeypatch.setattr(CubeGraph, "write_entities", conflicting)
+    ids = list(memory.add([chat_item("I went to Paris.", "D1:1", entities=["@ann", "paris"])]))
+    assert calls["n"] == 2
+    assert memory.get(ids[0]).memory == "I went to Paris."
+    assert {e["name"] for e in memory.graph.entities()} == {"ann", "paris"}
+    assert memory.graph.count() == 1  # the first attempt left nothing behind
