@@ -11,7 +11,10 @@ its intent (a question about a time). Each signal that applies adds ranked lists
   postings are the entity -> memory edges; graph expansion through them reaches memories of the
   same name that share no words with the question);
 * time: for a "when" question, vector search restricted to memories that state a time of
-  their own.
+  their own;
+* entity hops (off by default: nothing gained on LoCoMo's training half, see BENCHMARKS.md):
+  the names co-mentioned with a question's entity in its best memories, then the memories
+  mentioning those names (the graph's Entity nodes and MENTIONS edges, read from the index).
 
 All of it is numpy over the cube index, mostly masked top-k of the main legs' scores: no model
 call beyond the question's one embedding, no second scan of the vectors.
