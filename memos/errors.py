@@ -12,6 +12,8 @@ layer, so callers can catch as broadly or as narrowly as they need::
     │   ├── VectorStoreError                the vector index failed
     │   │   └── DimensionMismatchError         embedder and index disagree on the dimension
     │   └── GraphStoreError                 the graph database failed or refused a query
+    │       └── GraphStoreConflictError        a write lost to a concurrent one (deadlock, unique
+    │                                          key created twice); the same write may be retried
     ├── MemoryOperationError             a memory operation was given something it cannot do
     │   ├── InvalidMemoryInputError         empty / non-string text, malformed item
     │   ├── MemoryNotFoundError             an id that does not exist (in this cube)
@@ -74,6 +76,14 @@ class DimensionMismatchError(VectorStoreError):
 
 class GraphStoreError(BackendError):
     """The graph database failed or refused a query."""
+
+
+class GraphStoreConflictError(GraphStoreError):
+    """A transaction lost to a concurrent one (a deadlock, or both created the same unique node).
+
+    Nothing of it was committed; an idempotent write (an add, whose memories are deduplicated
+    by key and whose entity nodes are merged) can simply run again.
+    """
 
 
 class BackendUnavailableError(BackendError):

@@ -133,6 +133,11 @@ class TreeTextMemoryConfig(BaseTextMemoryConfig):
         description="search the cube through an in-process index kept in step with the store "
         "(vector + BM25 over this cube only); false uses the store's global indexes",
     )
+    entity_nodes: bool = Field(
+        default=True,
+        description="write each memory's entities (speaker, names it mentions) as Entity nodes "
+        "with MENTIONS edges, in the same transaction as the memory",
+    )
 
 
 class MemoryConfigFactory(BaseConfigFactory):

@@ -23,7 +23,13 @@ from typing import Any, Protocol
 import httpx
 
 from memos.errors import GraphStoreError, GraphStoreUnavailableError
-from memos.graph_dbs.queries import CHANGE_LABEL, EDGE_TYPES, MEMORY_LABEL
+from memos.graph_dbs.queries import (
+    CHANGE_LABEL,
+    EDGE_TYPES,
+    ENTITY_EDGE_TYPES,
+    ENTITY_LABEL,
+    MEMORY_LABEL,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +87,9 @@ def neo4j_schema_statements(dimension: int) -> list[str]:
         "FOR (n:Memory) ON EACH [n.memory]",
         "CREATE INDEX cube_change IF NOT EXISTS FOR (c:CubeChange) ON (c.cube_id, c.at)",
         "CREATE INDEX cube_change_slot IF NOT EXISTS FOR (c:CubeChange) ON (c.cube_id, c.slot)",
+        "CREATE CONSTRAINT entity_cube_node IF NOT EXISTS "
+        "FOR (e:Entity) REQUIRE (e.cube_id, e.id) IS UNIQUE",
+        "CREATE INDEX entity_cube IF NOT EXISTS FOR (e:Entity) ON (e.cube_id)",
     ]
 
 
@@ -115,7 +124,16 @@ def arcadedb_schema_statements(dimension: int) -> list[str]:
         # What a reader's lookup uses (queries.CHANGES_SINCE): equality on both.
         f"CREATE INDEX IF NOT EXISTS ON {CHANGE_LABEL} (cube_id, slot) NOTUNIQUE",
     ]
-    statements.extend(f"CREATE EDGE TYPE {edge} IF NOT EXISTS" for edge in sorted(EDGE_TYPES))
+    statements += [
+        # Entities a memory mentions (queries.MERGE_ENTITIES), unique per cube like memories.
+        f"CREATE VERTEX TYPE {ENTITY_LABEL} IF NOT EXISTS",
+        f"CREATE PROPERTY {ENTITY_LABEL}.id IF NOT EXISTS STRING",
+        f"CREATE PROPERTY {ENTITY_LABEL}.cube_id IF NOT EXISTS STRING",
+        f"CREATE INDEX IF NOT EXISTS ON {ENTITY_LABEL} (cube_id, id) UNIQUE",
+        f"CREATE INDEX IF NOT EXISTS ON {ENTITY_LABEL} (cube_id) NOTUNIQUE",
+    ]
+    edges = sorted(EDGE_TYPES | ENTITY_EDGE_TYPES)
+    statements.extend(f"CREATE EDGE TYPE {edge} IF NOT EXISTS" for edge in edges)
     return statements
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import neo4j
 from neo4j import exceptions as neo4j_exc
 
-from memos.errors import GraphStoreError, GraphStoreUnavailableError
+from memos.errors import GraphStoreConflictError, GraphStoreError, GraphStoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ def translate(exc: Exception, action: str) -> GraphStoreError:
             "and that the server runs (`memos up` for the embedded one)"
         )
     if isinstance(exc, neo4j_exc.ConstraintError):
-        return GraphStoreError(f"graph constraint violated while {action}: {_message(exc)}")
+        return GraphStoreConflictError(f"graph constraint violated while {action}: {_message(exc)}")
+    if isinstance(exc, neo4j_exc.TransientError):
+        return GraphStoreConflictError(f"graph database conflict while {action}: {_message(exc)}")
     if isinstance(exc, neo4j_exc.Neo4jError):
         return GraphStoreError(f"graph database failed while {action}: {_message(exc)}")
     return GraphStoreError(f"graph driver failed while {action}: {type(exc).__name__}: {exc}")

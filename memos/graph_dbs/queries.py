@@ -16,13 +16,18 @@ from memos.errors import GraphStoreError
 
 # Labels and relationship types the store will ever splice into a statement.
 MEMORY_LABEL = "Memory"
-NODE_LABELS: frozenset[str] = frozenset({MEMORY_LABEL})
 # PARENT (hierarchy), RELATE_TO (topical link), MERGED_TO (deduplicated into), SUPERSEDES (a newer
 # fact replaces an older one), CONTEXT (extracted from the same conversation window), FOLLOWS
 # (temporal order within a session).
 EDGE_TYPES: frozenset[str] = frozenset(
     {"PARENT", "RELATE_TO", "MERGED_TO", "SUPERSEDES", "CONTEXT", "FOLLOWS"}
 )
+# Entity nodes (people, places, names a memory mentions; see memories/textual/entity_graph):
+# ``(memory)-[:MENTIONS {role}]->(entity)``, ``(alias)-[:ALIAS_OF]->(entity)``. They never carry
+# the Memory label, so no memory statement (search, counts, dumps, tiers) can see one.
+ENTITY_LABEL = "Entity"
+ENTITY_EDGE_TYPES: frozenset[str] = frozenset({"MENTIONS", "ALIAS_OF"})
+NODE_LABELS: frozenset[str] = frozenset({MEMORY_LABEL, ENTITY_LABEL})
 # Edge types graph expansion walks by default.
 EXPANSION_EDGE_TYPES: tuple[str, ...] = ("CONTEXT", "RELATE_TO", "PARENT")
 
@@ -158,6 +163,56 @@ NEIGHBORS = (
     "MATCH (s:Memory {{cube_id: $cube_id, id: seed_id}})-[r]-(n:Memory) "
     "WHERE type(r) IN $rel_types AND {where} "
     "RETURN s.id AS seed, n.id AS id, type(r) AS type LIMIT $limit"
+)
+
+# --- entities --------------------------------------------------------------------------------
+
+# Idempotent (MERGE only, no counters), so a replayed add leaves the same graph. ``kind``
+# only ever rises to "speaker" (a name that also speaks in the cube is a participant).
+MERGE_ENTITIES = (
+    "UNWIND $rows AS row "
+    "MERGE (e:Entity {cube_id: $cube_id, id: row.id}) "
+    "ON CREATE SET e.name = row.name, e.kind = row.kind "
+    "WITH e, row WHERE row.kind = 'speaker' AND e.kind <> 'speaker' "
+    "SET e.kind = 'speaker' RETURN count(e) AS raised"
+)
+
+MERGE_MENTIONS = (
+    "UNWIND $rows AS row "
+    "MATCH (m:Memory {cube_id: $cube_id, id: row.memory}) "
+    "MATCH (e:Entity {cube_id: $cube_id, id: row.entity}) "
+    "MERGE (m)-[r:MENTIONS]->(e) SET r.role = row.role "
+    "RETURN count(r) AS merged"
+)
+
+MERGE_ALIASES = (
+    "UNWIND $rows AS row "
+    "MATCH (a:Entity {cube_id: $cube_id, id: row.alias}) "
+    "MATCH (e:Entity {cube_id: $cube_id, id: row.entity}) "
+    "MERGE (a)-[r:ALIAS_OF]->(e) RETURN count(r) AS merged"
+)
+
+# An entity with what it is called: its own name and the names of its aliases.
+CUBE_ENTITIES = (
+    "MATCH (e:Entity) WHERE e.cube_id = $cube_id "
+    "OPTIONAL MATCH (a:Entity)-[:ALIAS_OF]->(e) "
+    "RETURN e.id AS id, e.name AS name, e.kind AS kind, collect(a.name) AS aliases "
+    "ORDER BY id"
+)
+
+# Memories mentioning these entities (or an entity they are an alias of).
+ENTITY_MEMORIES = (
+    "UNWIND $ids AS wanted "
+    "MATCH (e:Entity {cube_id: $cube_id, id: wanted}) "
+    "OPTIONAL MATCH (e)-[:ALIAS_OF]->(canon:Entity) "
+    "WITH wanted, coalesce(canon, e) AS target "
+    "MATCH (m:Memory)-[r:MENTIONS]->(target) WHERE m.cube_id = $cube_id "
+    "RETURN wanted AS entity, m.id AS id, r.role AS role"
+)
+
+DELETE_ENTITY_SLICE = (
+    "MATCH (e:Entity) WHERE e.cube_id = $cube_id "
+    "WITH e LIMIT $limit DETACH DELETE e RETURN count(*) AS deleted"
 )
 
 # --- search ----------------------------------------------------------------------------------

@@ -582,7 +582,10 @@ class CubeGraph:
         return int(rows[0]["deleted"]) if rows else 0
 
     def delete_all(self, slice_size: int = PAGE_SIZE) -> int:
-        """Delete every node of the cube (in slices) and return how many."""
+        """Delete every node of the cube (in slices) and return how many memories.
+
+        The cube's entity nodes go too (after its memories: an entity is only what mentions it).
+        """
         total = 0
         while True:
             if self._in_tx:
@@ -592,6 +595,12 @@ class CubeGraph:
                     deleted = tx._delete_slice(slice_size)
             total += deleted
             if deleted < slice_size:
+                break
+        while True:
+            rows = self._exec.write(
+                q.DELETE_ENTITY_SLICE, self._params(limit=slice_size), "deleting a cube's entities"
+            )
+            if not rows or int(rows[0]["deleted"]) < slice_size:
                 return total
 
     def _delete_slice(self, slice_size: int) -> int:
@@ -651,6 +660,45 @@ class CubeGraph:
         """
         yield from self._exec.stream(
             q.INDEX_ROWS_ALL, self._params(), "reading index rows", page_size
+        )
+
+    # -- entities ---------------------------------------------------------------------------
+
+    def write_entities(
+        self,
+        entities: Sequence[dict[str, Any]],
+        mentions: Sequence[dict[str, Any]],
+        aliases: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Merge entity nodes ``{id, name, kind}``, ``MENTIONS`` edges ``{memory, entity, role}``
+        and ``ALIAS_OF`` edges ``{alias, entity}`` (idempotent: a replay changes nothing).
+
+        Call it in the transaction that creates the memories, after them.
+        """
+        if not entities:
+            return
+        if not self._in_tx:
+            with self.transaction() as tx:
+                tx.write_entities(entities, mentions, aliases)
+            return
+        self._exec.write(q.MERGE_ENTITIES, self._params(rows=list(entities)), "merging entities")
+        if mentions:
+            self._exec.write(
+                q.MERGE_MENTIONS, self._params(rows=list(mentions)), "linking mentions"
+            )
+        if aliases:
+            self._exec.write(q.MERGE_ALIASES, self._params(rows=list(aliases)), "linking aliases")
+
+    def entities(self) -> list[dict[str, Any]]:
+        """The cube's entities, ``{id, name, kind, aliases}``, by id."""
+        return self._exec.read(q.CUBE_ENTITIES, self._params(), "listing entities")
+
+    def entity_memories(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """``{entity, id, role}``: the memories that mention these entities (aliases resolved)."""
+        if not entity_ids:
+            return []
+        return self._exec.read(
+            q.ENTITY_MEMORIES, self._params(ids=list(entity_ids)), "reading mentions"
         )
 
     # -- edges ------------------------------------------------------------------------------

@@ -24,8 +24,12 @@ matches cost:
   index already re-reads, so they stay in step with the store like the rest.
 
 Positions are append-only: an update appends a new position and retires the old one; retired
-positions are dropped by compaction once they are a quarter of the index. The index knows nothing
-of the store; :mod:`cube_index_sync` keeps it in step.
+positions are dropped by compaction once they are a quarter of the index. Nothing a search
+returns depends on that history: equal scores are ordered by ``(created_at, id)``, not by
+position, and the entity and speaker vocabularies count live positions only, so an index caught
+up change by change ranks exactly like one rebuilt from the store (an index built in the store's
+order and one whose updated nodes moved to the end used to break ties differently). The index
+knows nothing of the store; :mod:`cube_index_sync` keeps it in step.
 """
 
 from __future__ import annotations
@@ -59,6 +63,13 @@ STEM_TERMS = True
 # Lucene's BM25 defaults.
 BM25_K1 = 1.2
 BM25_B = 0.75
+# Vectors (stored and query) are rounded to multiples of 2**-11 per component. Every product of
+# two components is then a multiple of 2**-22 and every partial sum of a dot product (below 2 in
+# magnitude for unit vectors) fits a float32 mantissa exactly, so a cosine does not depend on how
+# BLAS blocks the rows: the same vector scores the same at any position (unrounded, a node's
+# score moved in the last bit with its position, and equal vectors could swap places between
+# an updated index and a rebuilt one). The rounding moves a cosine by about 1e-4.
+_VECTOR_SCALE = 2048.0
 _GROWTH = 1.125
 _MIN_CAPACITY = 256
 
@@ -101,6 +112,11 @@ class _Codes:
         return list(self._codes)
 
 
+def _rounded(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` on the exact grid of :data:`_VECTOR_SCALE` (float32)."""
+    return (np.rint(vectors * _VECTOR_SCALE) / _VECTOR_SCALE).astype(np.float32)
+
+
 def _ts(value: Any) -> float:
     return math.nan if value is None else float(value)
 
@@ -128,6 +144,10 @@ class CubeIndex:
         self._speaker = np.zeros(0, dtype=np.int32)
         self._timed = np.zeros(0, dtype=bool)
         self._speaker_codes = _Codes()
+        # Live positions per speaker code and per entity: what a question can be matched to.
+        self._speaker_live: dict[int, int] = {}
+        self._entity_live: dict[str, int] = {}
+        self._pos_entities: list[tuple[str, ...]] = []  # by position
         self._entities: dict[str, array[int]] = {}
         self._status_codes = _Codes()
         self._mtype_codes = _Codes()
@@ -199,6 +219,7 @@ class CubeIndex:
             self._n += 1
             self._ids.append(node_id)
             self._created.append(str(row.get("created_at") or ""))
+            names: list[str] = []
             self._pos[node_id] = p
             self._alive[p] = True
             vector = row.get("embedding")
@@ -220,9 +241,13 @@ class CubeIndex:
                     # Writers other than the fast reader (an LLM's "entities") may store names
                     # as written: postings are keyed the way questions are matched.
                     name = normalise(entity)
-                    if name:
+                    if name and name not in names:
+                        names.append(name)
                         self._entities.setdefault(name, array("i")).append(p)
-            self._speaker[p] = self._speaker_codes.code(speaker)
+                        self._entity_live[name] = self._entity_live.get(name, 0) + 1
+            self._pos_entities.append(tuple(names))
+            code = self._speaker[p] = self._speaker_codes.code(speaker)
+            self._speaker_live[code] = self._speaker_live.get(code, 0) + 1
             terms = self._terms(doc_terms(str(row.get("memory") or "")))
             self._doclen[p] = len(terms)
             counts: dict[str, int] = {}
@@ -239,7 +264,7 @@ class CubeIndex:
             norms = np.linalg.norm(matrix, axis=1)
             good = norms > 0
             positions = np.asarray(with_vector, dtype=np.int64)[good]
-            self._vecs[positions] = matrix[good] / norms[good, None]
+            self._vecs[positions] = _rounded(matrix[good] / norms[good, None])
             self._has_vec[positions] = True
 
     def remove(self, ids: Iterable[str]) -> None:
@@ -250,8 +275,17 @@ class CubeIndex:
 
     def _retire(self, node_id: str) -> None:
         p = self._pos.pop(node_id, None)
-        if p is not None:
-            self._alive[p] = False
+        if p is None:
+            return
+        self._alive[p] = False
+        code = int(self._speaker[p])
+        self._speaker_live[code] -= 1
+        if not self._speaker_live[code]:
+            del self._speaker_live[code]
+        for name in self._pos_entities[p]:
+            self._entity_live[name] -= 1
+            if not self._entity_live[name]:
+                del self._entity_live[name]
 
     def maybe_compact(self) -> None:
         """Rewrite the index without retired positions once they are a large share."""
@@ -279,6 +313,7 @@ class CubeIndex:
         self._timed = packed(self._timed[: self._n])
         self._ids = [self._ids[int(p)] for p in keep]
         self._created = [self._created[int(p)] for p in keep]
+        self._pos_entities = [self._pos_entities[int(p)] for p in keep]
         self._pos = {node_id: i for i, node_id in enumerate(self._ids)}
         postings: dict[str, tuple[array[int], array[float]]] = {}
         for term, (pos, tf) in self._postings.items():
@@ -325,17 +360,29 @@ class CubeIndex:
                 keep &= np.isnan(invalid) | (invalid > at)
         return keep
 
+    def _order_key(self, p: int) -> tuple[str, str]:
+        """How equal scores are ordered: oldest first, then by id (not by position)."""
+        return (self._created[p], self._ids[p])
+
     def _top(self, positions: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         if len(positions) > k:
-            # The k best; among scores tied with the k-th, the earliest positions.
+            # The k best; among scores tied with the k-th, the first by ``_order_key``.
             kth = np.partition(scores, len(scores) - k)[len(scores) - k]
             better = np.flatnonzero(scores > kth)
             tied = np.flatnonzero(scores == kth)
-            tied = tied[np.argsort(positions[tied], kind="stable")][: k - len(better)]
+            if len(tied) > k - len(better):
+                ranked = sorted(tied.tolist(), key=lambda i: self._order_key(int(positions[i])))
+                tied = np.asarray(ranked[: k - len(better)], dtype=np.int64)
             cut = np.concatenate([better, tied])
             positions, scores = positions[cut], scores[cut]
-        # Best first; equal scores by position (insertion order), so results are deterministic.
-        order = np.lexsort((positions, -scores))
+        # Best first; equal scores by ``_order_key`` (only runs of equal scores are re-sorted,
+        # in Python: rare, and at most ``k`` items).
+        order = np.argsort(-scores, kind="stable")
+        ordered = scores[order]
+        if len(ordered) > 1 and bool((ordered[1:] == ordered[:-1]).any()):
+            listed = order.tolist()
+            listed.sort(key=lambda i: (-float(scores[i]), self._order_key(int(positions[i]))))
+            order = np.asarray(listed, dtype=np.int64)
         return [(self._ids[int(positions[i])], float(scores[i])) for i in order]
 
     def vector_search(
@@ -356,7 +403,7 @@ class CubeIndex:
         norm = float(np.linalg.norm(q))
         if norm == 0:
             return None
-        return VectorQuery(self, q / norm)
+        return VectorQuery(self, _rounded(q / norm))
 
     def _hnsw_candidates(self, q: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
         import faiss
@@ -396,7 +443,7 @@ class CubeIndex:
     def recent(self, keep: np.ndarray, limit: int) -> list[str]:
         """Ids of the ``limit`` most recently created positions of ``keep`` (session context)."""
         positions = np.flatnonzero(keep)
-        ordered = sorted(positions.tolist(), key=lambda p: self._created[p], reverse=True)
+        ordered = sorted(positions.tolist(), key=self._order_key, reverse=True)
         return [self._ids[p] for p in ordered[:limit]]
 
     def text_search(self, lucene_query: str, k: int, keep: np.ndarray) -> list[tuple[str, float]]:
@@ -419,7 +466,8 @@ class CubeIndex:
         n = self._n
         alive = self._alive[:n]
         docs = len(self._pos)
-        avgdl = float(self._doclen[:n][alive].mean()) or 1.0
+        # A float64 sum of whole numbers is exact, so the mean does not depend on position order.
+        avgdl = float(self._doclen[:n][alive].sum(dtype=np.float64)) / max(docs, 1) or 1.0
         scores = np.zeros(n, dtype=np.float32)
         for term in terms:
             posting = self._postings.get(term)
@@ -444,12 +492,13 @@ class CubeIndex:
     # -- entities ---------------------------------------------------------------------------
 
     def speakers(self) -> list[str]:
-        """The speaker names seen in this cube (normalised, without prefix)."""
-        return self._speaker_codes.values()
+        """The speakers of this cube's live nodes (normalised, without prefix), sorted."""
+        values = self._speaker_codes.values()
+        return sorted(values[c] for c in self._speaker_live if c >= 0)
 
     def is_entity(self, name: str) -> bool:
-        """Whether some position of this cube mentions the (normalised) entity ``name``."""
-        return name in self._entities
+        """Whether some live node of this cube mentions the (normalised) entity ``name``."""
+        return name in self._entity_live
 
     def speaker_mask(self, speakers: Sequence[str]) -> np.ndarray:
         """Which positions were said by one of ``speakers``."""
@@ -459,6 +508,23 @@ class CubeIndex:
     def timed_mask(self) -> np.ndarray:
         """Which positions state a time of their own (a resolved ``memory_time``)."""
         return self._timed[: self._n].copy()
+
+    def co_mentioned(self, ids: Sequence[str], exclude: Iterable[str] = ()) -> list[str]:
+        """Entities the live nodes ``ids`` mention, first-seen order, without ``exclude``.
+
+        The second hop of entity expansion: the names that share a memory with a question's
+        entity (the graph's ``(memory)-[:MENTIONS]->(entity)`` edges, read from the index).
+        """
+        skip = set(exclude)
+        out: dict[str, None] = {}
+        for node_id in ids:
+            p = self._pos.get(node_id)
+            if p is None:
+                continue
+            for name in self._pos_entities[p]:
+                if name not in skip:
+                    out.setdefault(name, None)
+        return list(out)
 
     def entity_mask(self, entities: Sequence[str]) -> np.ndarray:
         """Which positions mention at least one of ``entities``."""

@@ -11,7 +11,10 @@ its intent (a question about a time). Each signal that applies adds ranked lists
   postings are the entity -> memory edges; graph expansion through them reaches memories of the
   same name that share no words with the question);
 * time: for a "when" question, vector search restricted to memories that state a time of
-  their own.
+  their own;
+* entity hops (off by default: nothing gained on LoCoMo's training half, see BENCHMARKS.md):
+  the names co-mentioned with a question's entity in its best memories, then the memories
+  mentioning those names (the graph's Entity nodes and MENTIONS edges, read from the index).
 
 All of it is numpy over the cube index, mostly masked top-k of the main legs' scores: no model
 call beyond the question's one embedding, no second scan of the vectors.
@@ -42,6 +45,11 @@ _WHEN_RE = re.compile(
 )
 
 
+# Entity hops: first-hop memories whose names seed the second hop, and at most this many names.
+HOP_SEEDS = 3
+HOP_ENTITIES = 8
+
+
 @dataclass(frozen=True)
 class SignalWeights:
     """RRF weight of each query-side signal's lists; 0 switches the signal off."""
@@ -49,6 +57,10 @@ class SignalWeights:
     speaker: float = 0.0
     entity: float = 0.0
     time: float = 0.0
+    # Two hops through entities: the names co-mentioned with a question's entity in its best
+    # memories, then the memories that mention those names (multi-hop questions whose second
+    # fact shares a name, not words, with the question).
+    entity_hops: float = 0.0
 
 
 def asks_when(question: str) -> bool:
@@ -82,7 +94,7 @@ def signal_rankings(
     here are masked top-k of them (a mask and a partial sort, not another scan), except the
     speaker's BM25 list, which scores the question again without the speaker's name.
     """
-    if not (weights.speaker or weights.entity or weights.time):
+    if not (weights.speaker or weights.entity or weights.time or weights.entity_hops):
         return []
     parts = decompose(index, question)
     out: list[tuple[list[str], float]] = []
@@ -98,10 +110,21 @@ def signal_rankings(
             if scores is not None:
                 hits = index.text_top(scores, pool, said)
                 out.append(([i for i, _ in hits], weights.speaker))
-    if weights.entity and parts.entities:
+    if (weights.entity or weights.entity_hops) and parts.entities:
         named = keep & index.entity_mask(parts.entities)
         if named.any():
-            out.append(([i for i, _ in vector.search(named, pool)], weights.entity))
+            first = [i for i, _ in vector.search(named, pool)]
+            if weights.entity:
+                out.append((first, weights.entity))
+            if weights.entity_hops:
+                # Names co-mentioned in the best few first-hop memories; never a speaker (in a
+                # chat every memory is said by one, so a speaker hop reaches everything).
+                exclude = set(parts.entities) | set(index.speakers())
+                second = index.co_mentioned(first[:HOP_SEEDS], exclude)[:HOP_ENTITIES]
+                if second:
+                    hop = keep & index.entity_mask(second) & ~named
+                    if hop.any():
+                        out.append(([i for i, _ in vector.search(hop, pool)], weights.entity_hops))
     if weights.time and asks_when(question):
         timed = keep & index.timed_mask()
         if timed.any():

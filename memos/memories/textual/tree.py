@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +23,13 @@ from memos.embedders.factory import EmbedderFactory
 from memos.errors import (
     DimensionMismatchError,
     DumpFormatError,
+    GraphStoreConflictError,
     InvalidMemoryInputError,
     MemoryNotFoundError,
 )
 from memos.graph_dbs import CubeGraph, GraphStore, NodeFilter
 from memos.memories.textual.base import BaseTextMemory, MemoryInput
+from memos.memories.textual.entity_graph import entity_write
 from memos.memories.textual.item import MEMORY_TYPES, TextualMemoryItem, utc_now_iso
 from memos.memories.textual.step_timer import StepTimer
 from memos.memories.textual.tree_dump import DUMP_FORMAT, DUMP_VERSION, DumpFile, read_dump
@@ -50,6 +53,11 @@ logger = logging.getLogger(__name__)
 # Each new item is linked by CONTEXT to at most this many items added before it in its window.
 CONTEXT_LINKS = 4
 _FILTER_KEYS = frozenset({"memory_type", "session_id", "status"})
+
+
+# Attempts of an add that owns its transaction when it conflicts with a concurrent write.
+ADD_ATTEMPTS = 3
+ADD_RETRY_S = 0.02
 
 
 class AddResult(list[str]):
@@ -161,8 +169,19 @@ class TreeTextMemory(BaseTextMemory):
         if tx is not None:
             final_ids, new_rows, duplicates = self._write(tx, items, rows)
         else:
-            with self.graph.transaction() as own:
-                final_ids, new_rows, duplicates = self._write(own, items, rows)
+            # A concurrent add into the same cube can win a shared node (an entity every memory
+            # mentions) or a lock; nothing was committed then, and the add is idempotent (dedup
+            # keys, merged entities), so it runs again rather than failing the whole event.
+            for attempt in range(1, ADD_ATTEMPTS + 1):
+                try:
+                    with self.graph.transaction() as own:
+                        final_ids, new_rows, duplicates = self._write(own, items, rows)
+                    break
+                except GraphStoreConflictError:
+                    if attempt == ADD_ATTEMPTS:
+                        raise
+                    logger.info("add into cube %s lost to a concurrent write; again", self.cube_id)
+                    time.sleep(ADD_RETRY_S * attempt)
         logger.info(
             "added %d memories to cube %s (%d duplicates)",
             len(new_rows),
@@ -196,6 +215,9 @@ class TreeTextMemory(BaseTextMemory):
             )
         tx.create_nodes(new_rows)
         tx.merge_edges("CONTEXT", self._context_edges(items, final_ids))
+        if self.config.entity_nodes:
+            entities = entity_write(new_rows)
+            tx.write_entities(entities.entities, entities.mentions, entities.aliases)
         return final_ids, new_rows, duplicates
 
     @staticmethod
@@ -471,6 +493,9 @@ class TreeTextMemory(BaseTextMemory):
             tx.upsert_nodes(rows)
             for rel_type, edge_rows in sorted(by_type.items()):
                 tx.merge_edges(rel_type, edge_rows)
+            if self.config.entity_nodes:  # derived from the memories, so not in the dump
+                entities = entity_write(rows)
+                tx.write_entities(entities.entities, entities.mentions, entities.aliases)
         logger.info("loaded %d memories into cube %s", len(rows), self.cube_id)
 
 

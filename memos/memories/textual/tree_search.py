@@ -52,6 +52,10 @@ class HybridSearchConfig:
     min_pool: int = 10
     # Seeds of graph expansion: the best ids of the vector and full-text legs.
     expansion_seeds: int = 5
+    # Neighbours one seed may add to the graph list (0: all), the best recalled first. A memory
+    # has a few CONTEXT neighbours; a topic seed (a reorganised cube) has all its members, which
+    # unbounded filled the list ahead of the other seeds' neighbours.
+    expansion_per_seed: int = 0
     vector_weight: float = 1.0
     fulltext_weight: float = 1.0
     graph_weight: float = 0.5
@@ -159,6 +163,14 @@ def hybrid_search(
                 row["id"],
             )
         )
+        if config.expansion_per_seed > 0:
+            taken: dict[str, int] = {}
+            kept = []
+            for row in rows:
+                if taken.get(row["seed"], 0) < config.expansion_per_seed:
+                    taken[row["seed"]] = taken.get(row["seed"], 0) + 1
+                    kept.append(row)
+            rows = kept
         graph_ids = list(dict.fromkeys(row["id"] for row in rows))
 
     session_ids: list[str] = []

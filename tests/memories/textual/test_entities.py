@@ -173,3 +173,31 @@ def test_signal_rankings_restrict_to_the_named_speaker_and_entities() -> None:
     lists = _signals(index, "When was Bob in Paris?", 3, SignalWeights(entity=1.0, time=1.0))
     assert [set(ids) for ids, _ in lists] == [{"a0", "b1"}, {"a0"}]
     assert decompose(index, "what about ali").speakers == ["alice"]
+
+
+def test_entity_hops_reach_memories_through_a_co_mentioned_name() -> None:
+    index = CubeIndex(DIM)
+    index.upsert(
+        [
+            # The question names Rex; Rex's memory also names Dr. Lee; Dr. Lee's memory is the
+            # second hop (it shares no word and no name with the question).
+            {
+                "id": "h0",
+                "embedding": unit(0),
+                "memory": "Rex saw Dr. Lee",
+                "entities": ["@ann", "rex", "dr lee"],
+            },
+            {
+                "id": "h1",
+                "embedding": unit(1),
+                "memory": "the vet said rest",
+                "entities": ["@ann", "dr lee"],
+            },
+            {"id": "h2", "embedding": unit(2), "memory": "a walk", "entities": ["@bob", "park"]},
+        ]
+    )
+    assert index.co_mentioned(["h0"], exclude=["rex"]) == ["dr lee"]
+    lists = _signals(index, "How is Rex doing?", 0, SignalWeights(entity_hops=0.4))
+    assert lists == [(["h1"], 0.4)]  # the first hop itself is the entity signal's (off here)
+    # A speaker is never a hop: every memory of a chat is said by one.
+    assert index.co_mentioned(["h0"], exclude=index.speakers()) == ["rex", "dr lee"]

@@ -7,19 +7,21 @@ values; the newer one then ends the older (see :mod:`conflicts`). The rules, all
 attribute          phrasings (``S`` subject, ``V`` value)
 =================  ==========================================================================
 residence          S lives / is living / resides / is based in V; S moved / relocated to V
-employer           S works / is working at|for V; S joined V; S started (working) at V;
-                   S is employed by|at V
+employer           S works / is working at|for V; S started working / a new job at V;
+                   S is employed by|at V (not "S joined V": people join groups, clubs,
+                   churches and gyms, several at once, so a join ends nothing)
 occupation         S works as (a|an) V; S is (a|an) V by profession
-spouse             S is married to V; S married V; S's wife|husband|spouse is V
-partner            S is dating V; S's girlfriend|boyfriend|partner is V
+spouse             S is married to V; S married V; S's wife|husband|spouse is V (V a name)
+partner            S is dating V; S's girlfriend|boyfriend|partner is V (V a name)
 school             S studies / is studying at V; S goes to V (school)
-favourite <thing>  S's favourite|favorite <thing> is V
+favourite <thing>  S's favourite|favorite <thing> is V (not "one of S's favourite ...")
 age                S is N years old
 car                S drives (a|an) V
 contact <kind>     S's phone number|email|address is V
 =================  ==========================================================================
 
-Subjects are a capitalised name (one or two words), ``I`` / ``my`` (the speaker) or "the user".
+Subjects are a capitalised name (one or two words; not a weekday or month, which open
+sentences like "Saturday works for me"), ``I`` / ``my`` (the speaker) or "the user".
 Text the fast MemReader writes, ``<speaker> said on <date>: <text>``, is unwrapped first, so
 ``I``/``my`` in the quote mean the speaker (and "The user" means the cube's user). A value ends
 at punctuation or at a time word ("now", "since", "last", "in 2024", ...). Values compare
@@ -41,6 +43,9 @@ _VALUE = (
     r"(?=\s*(?:[.,;:!?()\"]|$| now\b| since\b| last\b| this\b| next\b| in \d{4}\b| for \d"
     r"| with\b| and\b| because\b| after\b| before\b| when\b| where\b| but\b))"
 )
+# A person's value (a spouse, a partner): a capitalised name, so "my partner is pregnant" is no
+# fact about who the partner is.
+_NAMED_VALUE = rf"(?P<value>{_NAME})(?![\w'\-])"
 _ADVERBS = r"(?:(?:now|currently|still|just|recently|finally|also|has|have|had|'ve|'s) )*"
 
 _RULES: tuple[tuple[str, str], ...] = (
@@ -56,17 +61,21 @@ _RULES: tuple[tuple[str, str], ...] = (
         "employer",
         rf"{_SUBJECT} {_ADVERBS}(?:works|work|working|is working|am working) (?:at|for) {_VALUE}",
     ),
-    ("employer", rf"{_SUBJECT} {_ADVERBS}(?:joined|started (?:working |a new job )?at) {_VALUE}"),
+    ("employer", rf"{_SUBJECT} {_ADVERBS}started (?:working|a new job) at {_VALUE}"),
     ("employer", rf"{_SUBJECT} (?:is|am) {_ADVERBS}employed (?:by|at) {_VALUE}"),
     ("spouse", rf"{_SUBJECT} (?:is|am|'m) {_ADVERBS}married to {_VALUE}"),
     ("spouse", rf"{_SUBJECT} {_ADVERBS}(?:got married to|married) {_VALUE}"),
-    ("spouse", rf"{_POSSESSIVE} (?:wife|husband|spouse) is {_VALUE}"),
+    ("spouse", rf"{_POSSESSIVE} (?:wife|husband|spouse) is {_NAMED_VALUE}"),
     ("partner", rf"{_SUBJECT} (?:is|am|'m) {_ADVERBS}dating {_VALUE}"),
-    ("partner", rf"{_POSSESSIVE} (?:girlfriend|boyfriend|partner) is {_VALUE}"),
+    ("partner", rf"{_POSSESSIVE} (?:girlfriend|boyfriend|partner) is {_NAMED_VALUE}"),
     ("school", rf"{_SUBJECT} {_ADVERBS}(?:studies|study|is studying|am studying) at {_VALUE}"),
     ("age", rf"{_SUBJECT} (?:is|am|'m|turned) (?P<value>\d{{1,3}}) years? old"),
     ("car", rf"{_SUBJECT} {_ADVERBS}(?:drives|drive|is driving) (?:an? )?{_VALUE}"),
-    ("favourite", rf"{_POSSESSIVE} (?:favou?rite) (?P<thing>[a-z]+(?: [a-z]+)?) is {_VALUE}"),
+    (
+        "favourite",
+        # "One of my favourite dishes is X" names one of several, which ends no other.
+        rf"(?<![Oo]ne of ){_POSSESSIVE} (?:favou?rite) (?P<thing>[a-z]+(?: [a-z]+)?) is {_VALUE}",
+    ),
     ("contact", rf"{_POSSESSIVE} (?P<thing>phone number|email address|email|address) is {_VALUE}"),
 )
 _COMPILED = tuple((attr, re.compile(pattern)) for attr, pattern in _RULES)
@@ -74,7 +83,11 @@ _COMPILED = tuple((attr, re.compile(pattern)) for attr, pattern in _RULES)
 _SAID_RE = re.compile(r"^(?P<speaker>[^:]{1,60}?) said(?: on [^:]{1,40})?: (?P<body>.*)$", re.S)
 _TRAILER_RE = re.compile(r"\s*\((?:replying to|followed by) .*$", re.S)
 _ARTICLES_RE = re.compile(r"^(?:the|a|an|my|his|her|their|our) ")
-_NOT_SUBJECTS = frozenset({"He", "She", "They", "We", "It", "This", "That", "There", "You"})
+_NOT_SUBJECTS = frozenset(
+    """He She They We It This That There You Your My Our His Her Their Monday Tuesday Wednesday
+    Thursday Friday Saturday Sunday Today Tomorrow Yesterday January February March April May
+    June July August September October November December""".split()  # noqa: SIM905
+)
 
 
 @dataclass(frozen=True)

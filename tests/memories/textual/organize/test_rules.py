@@ -47,3 +47,27 @@ def test_contradiction_needs_same_subject_attribute_and_a_different_value() -> N
     assert not contradicts(boston, extract_facts("Melanie lives in Denver."))
     assert not contradicts(boston, extract_facts("Caroline works at Denver Health."))
     assert same_value("new york", "new york city") and not same_value("york", "yorkshire")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Joining a group, a church or a gym is not an employer (and several hold at once):
+        # read as one, a later join ended an earlier, still true memory (LoCoMo conv 3 lost
+        # two evidence memories to it after reorganize).
+        "Maria said on 5 May 2023: Just yesterday I joined a nearby church.",
+        "John said on 1 May 2023: I joined a service-focused online group last week",
+        "Saturday works for me!",
+        "Wow, Caroline. Your drive to help is awesome!",
+        "Evan said on 2 June 2023: my partner is pregnant",
+        "Jolene said on 3 May 2023: One of my favorite dishes is lasagna!",
+    ],
+)
+def test_phrasings_that_state_no_exclusive_fact(text: str) -> None:
+    assert extract_facts(text, "alice") == []
+
+
+def test_joins_do_not_supersede_each_other() -> None:
+    church = extract_facts("Maria said on 5 May 2023: I joined a nearby church.")
+    gym = extract_facts("Maria said on 9 June 2023: I joined a gym last week.")
+    assert not contradicts(church, gym)
