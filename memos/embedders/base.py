@@ -40,6 +40,19 @@ def validate_texts(texts: Sequence[object]) -> list[str]:
     return out
 
 
+def length_sorted_batches(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Positions of ``texts`` in batches of at most ``size``, longest texts first.
+
+    A model pads every text of a batch to the batch's longest, so batches of texts of
+    similar length waste the least compute. Sorting must happen before splitting: splitting
+    in input order and sorting inside each batch (as sentence-transformers' ``encode`` does)
+    still pads a short text to the longest one that happened to be near it. Ties keep input
+    order, so the batches are deterministic.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
 class BaseEmbedder(ABC):
     """Embeds lists of texts into lists of float vectors of a fixed :attr:`dimension`."""
 
@@ -63,6 +76,9 @@ class BaseEmbedder(ABC):
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Embed ``texts`` (in batches of ``config.batch_size``); an empty list gives ``[]``.
 
+        The batches group texts of similar length (:func:`length_sorted_batches`); the vectors
+        come back in the order of ``texts``.
+
         Raises:
             InvalidMemoryInputError: an element is not a string or is blank.
             DimensionMismatchError: the model returned vectors of another dimension than
@@ -73,18 +89,19 @@ class BaseEmbedder(ABC):
         if not clean:
             return []
         size = self.config.batch_size
-        vectors: list[list[float]] = []
-        for start in range(0, len(clean), size):
-            batch = clean[start : start + size]
+        # Every position is filled: the batches partition the positions.
+        vectors: list[list[float]] = [[] for _ in clean]
+        for positions in length_sorted_batches(clean, size):
+            batch = [clean[i] for i in positions]
             result = self._embed_batch(batch)
             if len(result) != len(batch):
                 raise EmbedderError(
                     f"embedder {self.model_name!r} returned {len(result)} vectors "
                     f"for {len(batch)} texts"
                 )
-            for vector in result:
+            for position, vector in zip(positions, result, strict=True):
                 self._check_dimension(len(vector))
-            vectors.extend(result)
+                vectors[position] = vector
         logger.debug("embedded %d texts with %s", len(clean), self.model_name)
         return vectors
 
