@@ -7,6 +7,7 @@ through :func:`memos.workers.batching.prepare` and :func:`apply_once` exactly as
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from memos.mem_scheduler.events import make_event
 from memos.mem_scheduler.idempotency import apply_once
 from memos.mem_scheduler.transport import InMemoryEventTransport
 from memos.memories.textual.tree import TreeTextMemory
-from memos.workers import batching, memory_worker
+from memos.workers import add_batch, batching, memory_worker
 from memos.workers import memory_handlers as handlers
 from memos.workers.handlers import get_handler
 from tests.mem_os.helpers import run_locally, tree_cube_config
@@ -176,6 +177,75 @@ def test_a_failing_shared_write_leaves_each_add_to_its_own_transaction(
     for index in (0, 2):
         user, cube = tenants[index]
         assert _node_ids(batch_mos, cube, user) == set(results[index].result["added_ids"])
+
+
+def test_a_stage_is_written_while_the_next_one_is_embedded_in_one_transaction(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = _tenants(batch_mos, 3)
+    events = [_add(u, c, f"Tenant {i} grows {i + 3} pumpkins.") for i, (u, c) in enumerate(tenants)]
+    monkeypatch.setattr(add_batch, "STAGE_TEXTS", 1)  # one add per stage: three stages
+    first_cube = tenants[0][1]
+    second_stage_embedding = threading.Event()
+    embed_stage, original_add = add_batch._embed_stage, TreeTextMemory.add
+
+    def embed(stage: Any) -> Any:
+        if stage[0].event.cube_id == tenants[1][1]:
+            second_stage_embedding.set()
+        return embed_stage(stage)
+
+    def add(self: TreeTextMemory, memories: Any, *, tx: Any = None) -> Any:
+        # The first stage's write finishes only once the second stage is being embedded:
+        # without the overlap this times out and the shared write fails.
+        if self.cube_id == first_cube and tx is not None:
+            assert second_stage_embedding.wait(timeout=20)
+        return original_add(self, memories, tx=tx)
+
+    monkeypatch.setattr(add_batch, "_embed_stage", embed)
+    monkeypatch.setattr(TreeTextMemory, "add", add)
+    counting = _Counting(monkeypatch)
+    results = _apply(rclient, keys, events)
+    assert all(r.ok for r in results)
+    assert (counting.shared, counting.per_cube) == (1, 0)
+    for (user, cube), result in zip(tenants, results, strict=True):
+        assert _node_ids(batch_mos, cube, user) == set(result.result["added_ids"])
+
+
+def test_a_failure_while_embedding_a_later_stage_rolls_back_the_stages_written(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = _tenants(batch_mos, 2)
+    events = [_add(u, c, f"Tenant {i} paints {i + 4} fences.") for i, (u, c) in enumerate(tenants)]
+    monkeypatch.setattr(add_batch, "STAGE_TEXTS", 1)
+    embed_stage = add_batch._embed_stage
+    first_written = threading.Event()
+    original_add = TreeTextMemory.add
+
+    def add(self: TreeTextMemory, memories: Any, *, tx: Any = None) -> Any:
+        out = original_add(self, memories, tx=tx)
+        if tx is not None:
+            first_written.set()
+        return out
+
+    def embed(stage: Any) -> Any:
+        if stage[0].event.cube_id == tenants[1][1]:
+            assert first_written.wait(timeout=20)  # the first stage is in the transaction
+            raise RuntimeError("the embedder failed")
+        return embed_stage(stage)
+
+    monkeypatch.setattr(add_batch, "_embed_stage", embed)
+    monkeypatch.setattr(TreeTextMemory, "add", add)
+    with pytest.raises(RuntimeError):
+        add_batch.prepare_adds(events, rclient, keys)
+    # Nothing of the first stage was committed.
+    for user, cube in tenants:
+        assert _node_ids(batch_mos, cube, user) == set()
+    # The preparer failing, the events are applied one by one, each exactly once.
+    results = _apply(rclient, keys, events)
+    assert all(r.ok for r in results)
+    for (user, cube), result in zip(tenants, results, strict=True):
+        assert result.result["added_ids"]
+        assert _node_ids(batch_mos, cube, user) == set(result.result["added_ids"])
 
 
 def test_an_add_without_access_is_not_written_by_its_batch(
