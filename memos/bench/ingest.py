@@ -6,7 +6,8 @@ facade -> Redis stream -> scheduler daemon -> Celery worker -> fast MemReader ->
 baseline embeds the same turn texts directly in this process with the same packaged MiniLM at
 the worker's torch thread count (``worker_threads``: one by default); the ratio (daemon /
 embedder) says how much of the embedder's speed survives the whole path. A second baseline
-embeds what the worker really embeds, the fast reader's memory texts of those turns (longer
+embeds what the worker really embeds, the texts the fast reader's memories of those turns are
+embedded from (a memory's text quoting less context than the stored one; still longer
 than the turns), for reference. Afterwards every id an add returned is looked up in the store
 (``lost`` must be 0) and the cube's node count must equal the distinct ids.
 
@@ -89,8 +90,10 @@ def worker_threads(embedder: Any, harness: MOSHarness) -> int:
 
 
 def memory_texts(sessions: list[Any]) -> list[str]:
-    """The texts the worker embeds for these sessions: the fast reader's memories of each."""
+    """The texts the worker embeds for these sessions: for the fast reader's memories of each,
+    the text their vectors are computed from (``embedding_source``)."""
     from memos.mem_scheduler.events import AddEvent, make_event
+    from memos.memories.textual.tree_nodes import embedding_source
     from memos.workers.memory_handlers import _tree_items
 
     texts: list[str] = []
@@ -100,7 +103,7 @@ def memory_texts(sessions: list[Any]) -> list[str]:
             payload={"messages": session.messages},
         )  # fmt: skip
         assert isinstance(event, AddEvent)
-        texts.extend(item.memory for item in _tree_items(event))
+        texts.extend(embedding_source(item) for item in _tree_items(event))
     return texts
 
 
@@ -218,7 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         threads = worker_threads(embedder, harness)
     # After the stack has stopped, so its idle processes take nothing from the baseline.
     embed_tps = embed_baseline(embedder, texts, threads)
-    # What the worker must embed: the reader's memory texts (longer than the raw turns:
+    # What the worker must embed: the reader's memories' vector texts (longer than the raw turns:
     # "<speaker> said: ...", replies quoting what they answer), in turns per second.
     reader_texts = memory_texts(sessions)
     reader_tps = embed_baseline(embedder, reader_texts, threads) * turns / len(reader_texts)

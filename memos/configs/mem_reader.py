@@ -87,6 +87,21 @@ class SimpleStructMemReaderConfig(BaseMemReaderConfig):
         ge=0,
         description="fast mode: previous turns quoted in a memory's text for retrieval",
     )
+    embed_context_turns: int = Field(
+        # The vector quotes the nearest turn only (clipped to embed_quote_chars); keyword search
+        # still reads all context_turns. 39 % fewer tokens to embed, same LoCoMo R@10 (see
+        # BENCHMARKS.md, "Throughput at scale").
+        default=1,
+        ge=0,
+        description="fast mode: previous turns quoted in the text a memory's vector is "
+        "computed from (at most context_turns; fewer tokens make adds cheaper)",
+    )
+    embed_quote_chars: int = Field(
+        default=60,
+        gt=0,
+        description="fast mode: characters of each quoted turn in the text the vector is "
+        "computed from",
+    )
     context_turns_after: int = Field(
         default=0,
         ge=0,

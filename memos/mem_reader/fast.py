@@ -78,6 +78,10 @@ class FastChatOptions:
 
     context_turns: int = 2
     context_turns_after: int = 0
+    # The vector's text quotes fewer and shorter previous turns than the memory's text (which
+    # keyword search reads): embedding is most of an add's cost, about linear in tokens.
+    embed_context_turns: int = 1
+    embed_quote_chars: int = 60
     backchannel_max_words: int = 2
     user_id: str | None = None
     session_id: str | None = None
@@ -118,9 +122,14 @@ def _speaker(role: str) -> str:
 
 
 def _render(
-    draft: _Draft, previous: list[TimedMessage], following: list[TimedMessage]
-) -> tuple[str, list[str]]:
-    """The memory text: '<speaker> said on <date>: <text with dates resolved>' + context."""
+    draft: _Draft,
+    previous: list[TimedMessage],
+    following: list[TimedMessage],
+    options: FastChatOptions,
+) -> tuple[str, str, list[str]]:
+    """The memory text: '<speaker> said on <date>: <text with dates resolved>' + context; the
+    text its vector is computed from (the same, quoting only the nearest
+    ``embed_context_turns`` previous turns, clipped to ``embed_quote_chars``); resolved dates."""
     message = draft.main
     text = message.content
     resolved: list[str] = []
@@ -130,13 +139,21 @@ def _render(
     body = f"{_speaker(message.role)} said{when}: {text}"
     for extra in draft.folded:
         body += f" {_speaker(extra.role)}: {extra.content}"
-    quotes = [f'{_speaker(p.role)}: "{_clip(p.content, _QUOTE_CHARS)}"' for p in previous]
-    if quotes:
-        body += " (replying to " + "; ".join(quotes) + ")"
+    embedded = previous[max(0, len(previous) - options.embed_context_turns) :]
+    if options.embed_context_turns <= 0:
+        embedded = []
     answers = [f'{_speaker(f.role)}: "{_clip(f.content, _QUOTE_CHARS)}"' for f in following]
-    if answers:
-        body += " (followed by " + "; ".join(answers) + ")"
-    return body, resolved
+    tail = " (followed by " + "; ".join(answers) + ")" if answers else ""
+    return (
+        body + _replying(previous, _QUOTE_CHARS) + tail,
+        body + _replying(embedded, options.embed_quote_chars) + tail,
+        resolved,
+    )
+
+
+def _replying(previous: list[TimedMessage], chars: int) -> str:
+    quotes = [f'{_speaker(p.role)}: "{_clip(p.content, chars)}"' for p in previous]
+    return " (replying to " + "; ".join(quotes) + ")" if quotes else ""
 
 
 def _tags(message: TimedMessage) -> list[str]:
@@ -190,7 +207,7 @@ def fast_chat_memories(
             for m in messages[draft.index + 1 : draft.index + 1 + 2 * options.context_turns_after]
             if not _is_backchannel(m, options.backchannel_max_words)
         ][: options.context_turns_after]
-        memory, resolved = _render(draft, previous, following)
+        memory, embedding_text, resolved = _render(draft, previous, following, options)
         before = messages[draft.index - 1] if draft.index > 0 else None
         after = messages[draft.index + 1] if draft.index + 1 < len(messages) else None
         background = " | ".join(
@@ -214,6 +231,7 @@ def fast_chat_memories(
             "source": "conversation",
             "valid_at": main.time.isoformat() if main.time is not None else None,
             "memory_time": resolved[0] if resolved else None,
+            "embedding_text": embedding_text if embedding_text != memory else None,
         }
         items.append(
             TextualMemoryItem(

@@ -93,6 +93,8 @@ class SimpleStructMemReader(BaseMemReader):
             options = FastChatOptions(
                 context_turns=self.config.context_turns,
                 context_turns_after=self.config.context_turns_after,
+                embed_context_turns=self.config.embed_context_turns,
+                embed_quote_chars=self.config.embed_quote_chars,
                 backchannel_max_words=self.config.backchannel_max_words,
                 user_id=user_id,
                 session_id=session_id,

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import redis
 
+from memos.configs.mem_reader import SimpleStructMemReaderConfig
 from memos.errors import AccessDeniedError
 from memos.graph_dbs import GraphStore
 from memos.mem_cube.general import GeneralMemCube
 from memos.mem_os.main import MOS
+from memos.mem_reader.simple_struct import SimpleStructMemReader
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import make_event
 from memos.mem_scheduler.idempotency import apply_once
@@ -239,6 +241,47 @@ def test_a_failure_while_embedding_a_later_stage_rolls_back_the_stages_written(
     for (user, cube), result in zip(tenants, results, strict=True):
         assert result.result["added_ids"]
         assert _node_ids(batch_mos, cube, user) == set(result.result["added_ids"])
+
+
+def test_vectors_come_from_the_shorter_vector_text_in_a_batch_and_alone(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys
+) -> None:
+    tenants = _tenants(batch_mos, 2)
+    question = "Did you finally manage to repair the old wooden rowing boat we found last spring?"
+    messages = [
+        {"role": "assistant", "content": question},
+        {"role": "user", "content": "Yes, I repaired the rowing boat and painted it green."},
+    ]
+    events = [
+        make_event("add", user_id=u, cube_id=c, session_id="s1", payload={"messages": messages})
+        for u, c in tenants
+    ]
+    together = _apply(rclient, keys, events[:1])[0]  # through the batch preparer
+    alone = apply_once(
+        rclient, keys, events[1], get_handler("add"), token=uuid.uuid4().hex, notify_key=None,
+        result_ttl_s=60, idempotency_ttl_s=600, prepared=None,
+    ).result  # fmt: skip
+    read = SimpleStructMemReader(SimpleStructMemReaderConfig()).get_memory(
+        [messages], type="chat", info={"user_id": "u", "session_id": "s1"}, mode="fast"
+    )[0][1]
+    vector_text = read.metadata.embedding_text
+    assert vector_text and question[:40] in vector_text and question not in vector_text
+    cubes = handlers.cubes_for(add_batch._read_context(rclient, keys))
+    embedder = cubes.get(tenants[0][1]).text_mem.embedder
+    for (_, cube), result in zip(tenants, (together, alone), strict=True):
+        assert result.ok
+        text_mem = cubes.get(cube).text_mem
+        stored = text_mem.get(result.result["added_ids"][1])  # the reply, quoting the question
+        meta = stored.metadata
+        assert question in stored.memory  # the stored text quotes the whole turn
+        assert meta.embedding_text is None  # the vector's text is not stored
+        [expected, full] = embedder.embed([vector_text, stored.memory])
+        assert _cosine(meta.embedding, expected) > 0.9999  # the vector is that of the short text
+        assert _cosine(meta.embedding, full) < 0.999
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def test_an_add_without_access_is_not_written_by_its_batch(

@@ -70,6 +70,31 @@ def test_fast_names_speaker_and_resolves_dates() -> None:
     assert src.content == "I went to a LGBTQ support group yesterday."
 
 
+def test_fast_vector_text_quotes_only_the_nearest_turn_clipped() -> None:
+    items = reader(embed_quote_chars=10).get_memory(
+        [locomo_conversation()], type="chat", info=INFO
+    )[0]
+    by_id = {s.message_id: i for i in items for s in meta(i).sources}
+    group = by_id["D1:3"]
+    # The memory's text (stored, read by keyword search) quotes both previous turns in full.
+    assert 'Caroline: "Hey Mel! Good to see you!"' in group.memory
+    assert 'Melanie: "Hey Caroline! What\'s up with you?"' in group.memory
+    # Its vector's text: the same statement, quoting only the nearest turn, clipped.
+    text = meta(group).embedding_text
+    assert text is not None
+    statement = group.memory.split(" (replying to", 1)[0]
+    assert text == statement + ' (replying to Melanie: "Hey Carol…")'
+    # The first turn quotes nothing: both texts are the same, so no separate one is kept.
+    assert meta(by_id["D1:1"]).embedding_text is None
+
+
+def test_fast_vector_text_is_the_memory_when_as_much_context_is_embedded() -> None:
+    items = reader(embed_context_turns=2, embed_quote_chars=160).get_memory(
+        [locomo_conversation()], type="chat", info=INFO
+    )[0]
+    assert all(meta(item).embedding_text is None for item in items)
+
+
 def test_fast_every_message_id_is_cited_once_and_backchannels_fold() -> None:
     items = reader().get_memory([locomo_conversation()], info=INFO)[0]
     cited = [s.message_id for i in items for s in meta(i).sources]

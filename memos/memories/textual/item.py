@@ -86,6 +86,9 @@ class TreeNodeTextualMemoryMetadata(TextualMemoryMetadata):
     sources: list[SourceMessage] = Field(default_factory=list)
     background: str = ""
     embedding: list[float] | None = None
+    # The text the vector is computed from when it is not ``memory`` (the fast reader quotes
+    # less context there); None: ``memory``. Used when embedding, never stored.
+    embedding_text: str | None = None
     usage: list[str] = Field(default_factory=list)
     created_at: str = Field(default_factory=utc_now_iso)
     valid_at: str | None = None

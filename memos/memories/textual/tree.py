@@ -36,6 +36,7 @@ from memos.memories.textual.tree_dump import DUMP_FORMAT, DUMP_VERSION, DumpFile
 from memos.memories.textual.tree_nodes import (
     as_tree_metadata,
     coerce_item,
+    embedding_source,
     item_to_props,
     props_to_item,
     to_epoch_s,
@@ -125,7 +126,8 @@ class TreeTextMemory(BaseTextMemory):
         missing = [
             i for i, item in enumerate(items) if not as_tree_metadata(item.metadata).embedding
         ]
-        vectors = self.embedder.embed([items[i].memory for i in missing]) if missing else []
+        texts = [embedding_source(items[i]) for i in missing]
+        vectors = self.embedder.embed(texts) if missing else []
         out = list(items)
         for index, vector in zip(missing, vectors, strict=True):
             meta = as_tree_metadata(out[index].metadata).model_copy(update={"embedding": vector})

@@ -53,8 +53,9 @@ COLUMN_FIELDS: tuple[str, ...] = (
 INTERNAL_PROPS: frozenset[str] = frozenset(
     {"cube_id", "content_hash", "dedup_key", "valid_at_ts", "invalid_at_ts", "extra"}
 )
-# Metadata keys never persisted: a search score belongs to one result, not to the memory.
-TRANSIENT_FIELDS: frozenset[str] = frozenset({"relativity"})
+# Metadata keys never persisted: a search score belongs to one result, not to the memory, and
+# the text a vector was computed from matters only when it is computed.
+TRANSIENT_FIELDS: frozenset[str] = frozenset({"relativity", "embedding_text"})
 #: ``metadata.type`` of the summary nodes reorganisation's hierarchy phase writes.
 TOPIC_TYPE = "topic"
 
@@ -103,6 +104,11 @@ def to_epoch_s(value: str | datetime | date | None, *, field: str) -> float | No
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def embedding_source(item: TextualMemoryItem) -> str:
+    """The text ``item``'s vector is computed from: its ``embedding_text``, else its memory."""
+    return as_tree_metadata(item.metadata).embedding_text or item.memory
 
 
 def as_tree_metadata(metadata: Any) -> TreeNodeTextualMemoryMetadata:
