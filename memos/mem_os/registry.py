@@ -255,12 +255,7 @@ class Registry:
             UnknownCubeError: no such cube.
             AccessDeniedError: the cube is someone else's and was not shared.
         """
-        record = self.require_cube(cube_id)
-        if record.owner_id != user_id and not self._call(
-            "read shares", self._r.sismember, self.shares_key(cube_id), user_id
-        ):
-            raise AccessDeniedError(user_id, cube_id)
-        return record
+        return self.check_access_all(user_id, [cube_id])[0]
 
     def check_access_all(self, user_id: str, cube_ids: Sequence[str]) -> list[CubeRecord]:
         """:meth:`check_access` for each of ``cube_ids`` (in order), in one round trip.
