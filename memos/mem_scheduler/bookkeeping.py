@@ -30,6 +30,14 @@ HAND_BACK_IDLE_MS = 10**9
 _PAGE = 500
 
 
+# DECR only a positive attempt count (a missing or zero counter stays as it is).
+_REFUND_SCRIPT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return count
+"""
+
+
 class BookkeepingMixin(SchedulerCore):
     """Acks, dead letters and attempt counters of one replica."""
 
@@ -47,9 +55,15 @@ class BookkeepingMixin(SchedulerCore):
         return int(count)
 
     async def _refund_attempt(self, entry: StreamEntry) -> None:
-        """Give back the attempt just counted (it failed on an outage, not on the event)."""
+        """Give back the attempt just counted (it failed on an outage, not on the event).
+
+        Only a positive count is decremented: when the outage was a Redis restart that lost the
+        counter, a plain ``DECR`` would create it at -1, the next attempt would be numbered 0
+        and its event would carry ``attempt = -1``, which every worker rejects as invalid
+        (seen as dead letters in the fault matrix).
+        """
         assert self._client is not None
-        await self._client.decr(self.keys.attempts(entry.entry_id))
+        await self._client.eval(_REFUND_SCRIPT, 1, self.keys.attempts(entry.entry_id))
 
     async def _already_done(self, entry: StreamEntry) -> bool:
         """True when the event's effect is committed (then one more attempt is a cheap replay)."""

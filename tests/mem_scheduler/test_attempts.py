@@ -140,3 +140,34 @@ def test_an_outage_past_its_window_is_dead_lettered(make_config, procs, rclient)
     letters = DeadLetterQueue(config, client=None).list()
     assert [(d.attempts, d.error_type) for d in letters] == [(2, "GraphStoreUnavailableError")]
     assert rclient.llen(effects_key(config.prefix, "c1")) == 0
+
+
+def test_a_refund_after_the_counter_was_lost_never_numbers_an_attempt_zero(make_config) -> None:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from memos.mem_scheduler.daemon import MemScheduler
+    from memos.mem_scheduler.events import make_event
+    from memos.mem_scheduler.fairness import StreamEntry
+
+    config = make_config()
+    event = make_event("add", user_id="u1", cube_id="c1", payload={"memory_content": "x"})
+    entry = StreamEntry(entry_id="1-0", event=event, raw="{}", seq=1)
+
+    async def scenario() -> list[int]:
+        scheduler = MemScheduler(config)
+        scheduler._client = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+        try:
+            numbers = [await scheduler._next_attempt(entry)]
+            await scheduler._refund_attempt(entry)  # an outage: the attempt is given back
+            numbers.append(await scheduler._next_attempt(entry))
+            # Redis restarted and lost the counter, then the outage's refund arrives.
+            await scheduler._client.delete(config.keys.attempts(entry.entry_id))
+            await scheduler._refund_attempt(entry)
+            numbers.append(await scheduler._next_attempt(entry))
+            return numbers
+        finally:
+            await scheduler._client.aclose()
+
+    assert asyncio.run(scenario()) == [1, 1, 1]
