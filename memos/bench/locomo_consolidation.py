@@ -341,7 +341,7 @@ def evaluate(
             if with_topic
             else None,
         },
-        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "machine": machine(),
     }
 
