@@ -51,6 +51,7 @@ def safe_identifier(name: str, allowed: frozenset[str]) -> str:
 WHERE_CUBE = "n.cube_id = $cube_id"
 WHERE_STATUS = "n.status IN $statuses"
 WHERE_MEMORY_TYPE = "n.memory_type IN $memory_types"
+WHERE_TYPE = "n.type IN $types"
 WHERE_SESSION = "n.session_id = $session_id"
 # Bi-temporal validity at ``$as_of_ts`` (epoch seconds): started, and not yet ended.
 WHERE_VALID = (
@@ -283,7 +284,7 @@ PRUNE_CHANGES = (
 # Just what an in-process index needs of a node (no sources, no timestamps but validity).
 _INDEX_FIELDS = (
     "n.id AS id, n.embedding AS embedding, n.memory AS memory, n.status AS status, "
-    "n.memory_type AS memory_type, n.session_id AS session_id, "
+    "n.memory_type AS memory_type, n.type AS type, n.session_id AS session_id, "
     "n.valid_at_ts AS valid_at_ts, n.invalid_at_ts AS invalid_at_ts, n.created_at AS created_at, "
     "n.entities AS entities, n.memory_time AS memory_time"
 )

@@ -101,6 +101,8 @@ class NodeFilter:
 
     statuses: tuple[str, ...] | None = ("activated",)
     memory_types: tuple[str, ...] | None = None
+    #: Node ``type`` values (``fact``, ``event``, ``topic``, ...); ``None`` keeps every type.
+    types: tuple[str, ...] | None = None
     session_id: str | None = None
     valid_at_ts: float | None = None
 
@@ -114,6 +116,9 @@ class NodeFilter:
         if self.memory_types is not None:
             parts.append(q.WHERE_MEMORY_TYPE)
             params["memory_types"] = list(self.memory_types)
+        if self.types is not None:
+            parts.append(q.WHERE_TYPE)
+            params["types"] = list(self.types)
         if self.session_id is not None:
             parts.append(q.WHERE_SESSION)
             params["session_id"] = self.session_id

@@ -632,6 +632,8 @@ def _op_inspect_page(event: ManageEvent, ctx: HandlerContext) -> JsonValue:
         _tree_memory(event, ctx),
         tier=args.get("tier"),
         status=args.get("status"),
+        node_type=args.get("node_type"),
+        validity=args.get("validity"),
         offset=int(args.get("offset", 0)),
         limit=int(args.get("limit", 50)),
     )

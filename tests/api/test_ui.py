@@ -122,6 +122,8 @@ def test_bad_input_gets_clear_errors(alice_ui: httpx.Client, alice_cube: str) ->
     for path, status in (
         (f"/ui/cubes/{alice_cube}?limit=100000", 422),
         (f"/ui/cubes/{alice_cube}?tier=Nope", 422),
+        (f"/ui/cubes/{alice_cube}?validity=sometimes", 422),
+        (f"/ui/cubes/{alice_cube}?node_type=" + "x" * 65, 422),
         (f"/ui/cubes/{alice_cube}/search?q=", 422),
         (f"/ui/cubes/{alice_cube}/search?q=x&mode=slow", 422),
         ("/ui/cubes/no_such_cube_here", 404),
@@ -219,6 +221,12 @@ def test_paging_stays_fast_at_a_large_cube(admin_ui: httpx.Client, big_cube: Big
         assert rows[0] == big_cube.ids[newest]
     tier = admin_ui.get(f"/ui/cubes/{cube_id}?tier=UserMemory&limit=10")
     assert f"{count // 3} memories" in tier.text
+    events = admin_ui.get(f"/ui/cubes/{cube_id}?node_type=event&validity=valid&limit=10")
+    assert f"{(count + 9) // 10} memories" in events.text
+    newest_event = (count - 1) // 10 * 10
+    assert re.findall(r'data-id="([^"]+)"', events.text)[0] == big_cube.ids[newest_event]
+    assert f'<option value="event" selected>event ({(count + 9) // 10})</option>' in events.text
+    assert "0 memories" in admin_ui.get(f"/ui/cubes/{cube_id}?validity=ended").text
     row = re.search(rf'data-cube="{cube_id}">(.*?)</tr>', admin_ui.get("/ui/cubes").text, re.S)
     assert row and f'class="num total">{count}<' in row.group(1)
     print(f"pages of 100 at offsets {list(timings)}: {[round(t, 3) for t in timings.values()]} s")

@@ -79,7 +79,8 @@ def insert_memories(
 ) -> list[str]:
     """Write ``count`` tree memories straight into the store (no embeddings); their ids.
 
-    Memory ``i`` is ``bulk memory number i``, created in that order; with ``star`` the last one
+    Memory ``i`` is ``bulk memory number i``, created in that order, of type ``event`` when
+    ``i`` is a multiple of 10 and ``fact`` otherwise; with ``star`` the last one
     gets RELATE_TO edges to the ``star`` before it (a wide neighbourhood to draw).
     """
     store = GraphStore(GraphDBConfigFactory.model_validate(default_graph_db().model_dump()))
@@ -94,6 +95,7 @@ def insert_memories(
                     memory=f"bulk memory number {i}",
                     metadata={
                         "memory_type": tiers[i % 3],
+                        "type": "event" if i % 10 == 0 else "fact",
                         "status": "activated",
                         "created_at": f"2026-01-01T00:00:00.{i:06d}+00:00",
                         "user_id": user_id,

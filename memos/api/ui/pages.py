@@ -36,13 +36,20 @@ from memos.api.ui.web import (
 )
 from memos.errors import SchedulerError
 from memos.mem_scheduler.dlq import DeadLetterQueue
-from memos.memories.textual.inspection import MAX_PAGE, STATUSES, TIERS
+from memos.memories.textual.inspection import (
+    MAX_PAGE,
+    MAX_TYPE_CHARS,
+    STATUSES,
+    TIERS,
+    VALIDITIES,
+)
 
 router = APIRouter()
 audit = logging.getLogger("memos.audit")
 
 Tier = Literal["WorkingMemory", "LongTermMemory", "UserMemory", ""]
 Status = Literal["activated", "archived", "deleted", ""]
+Validity = Literal["valid", "ended", ""]
 
 
 def _cookie_secure(request: Request) -> bool:
@@ -120,8 +127,8 @@ def _inspect(view: UiView, cube_id: str, what: str, **args: Any) -> Any:
     return view.context.mos.inspect(cube_id, what, user_id=user, **args)
 
 
-def _page_url(cube_id: str, tier: str, status: str, offset: int, limit: int) -> str:
-    query = {"tier": tier, "status": status, "offset": offset, "limit": limit}
+def _page_url(cube_id: str, filters: dict[str, str], offset: int, limit: int) -> str:
+    query: dict[str, Any] = {**filters, "offset": offset, "limit": limit}
     return f"{UI_PREFIX}/cubes/{cube_id}?" + urlencode({k: v for k, v in query.items() if v != ""})
 
 
@@ -132,18 +139,24 @@ def cube(
     cube_id: str,
     tier: Tier = "",
     status: Status = "",
+    node_type: Annotated[str, Query(max_length=MAX_TYPE_CHARS)] = "",
+    validity: Validity = "",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> HTMLResponse:
-    """A page of the cube's memories, newest first, filtered by tier and status."""
+    """A page of the cube's memories, newest first, filtered by tier, status, type, validity."""
+    filters = {"tier": tier, "status": status, "node_type": node_type, "validity": validity}
     page = _inspect(
-        view, cube_id, "page", tier=tier or None, status=status or None, offset=offset, limit=limit
+        view,
+        cube_id,
+        "page",
+        **{k: v or None for k, v in filters.items()},
+        offset=offset,
+        limit=limit,
     )
-    prev_url = (
-        _page_url(cube_id, tier, status, max(0, offset - limit), limit) if offset > 0 else None
-    )
+    prev_url = _page_url(cube_id, filters, max(0, offset - limit), limit) if offset > 0 else None
     next_url = (
-        _page_url(cube_id, tier, status, offset + limit, limit)
+        _page_url(cube_id, filters, offset + limit, limit)
         if offset + limit < page["total"]
         else None
     )
@@ -154,8 +167,11 @@ def cube(
         page=page,
         tier=tier,
         status=status,
+        node_type=node_type,
+        validity=validity,
         tiers=TIERS,
         statuses=STATUSES,
+        validities=VALIDITIES,
         prev_url=prev_url,
         next_url=next_url,
         mode="fast",

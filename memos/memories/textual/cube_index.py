@@ -39,6 +39,7 @@ import math
 import re
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -121,6 +122,17 @@ def _ts(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def _created_seconds(text: str) -> float:
+    """Epoch seconds of an ISO ``created_at`` (naive: UTC); NaN when it does not parse."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return math.nan
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 class CubeIndex:
     """Vectors, BM25 postings and filter fields of one cube's nodes, by append-only position."""
 
@@ -129,6 +141,9 @@ class CubeIndex:
         self.stem_terms = STEM_TERMS if stem_terms is None else stem_terms
         self._ids: list[str] = []
         self._created: list[str] = []  # created_at by position (ISO text sorts by time)
+        # The same as epoch seconds (NaN: unparsable), so that paging newest-first selects its
+        # page with numpy instead of sorting the cube's matches in Python.
+        self._created_ts = np.zeros(0, dtype=np.float64)
         self._pos: dict[str, int] = {}
         self._n = 0
         self._cap = 0
@@ -137,6 +152,7 @@ class CubeIndex:
         self._has_vec = np.zeros(0, dtype=bool)
         self._status = np.zeros(0, dtype=np.int32)
         self._mtype = np.zeros(0, dtype=np.int32)
+        self._ntype = np.zeros(0, dtype=np.int32)  # the node's ``type`` (fact, topic, ...)
         self._session = np.zeros(0, dtype=np.int32)
         self._valid = np.zeros(0, dtype=np.float64)
         self._invalid = np.zeros(0, dtype=np.float64)
@@ -151,6 +167,7 @@ class CubeIndex:
         self._entities: dict[str, array[int]] = {}
         self._status_codes = _Codes()
         self._mtype_codes = _Codes()
+        self._ntype_codes = _Codes()
         self._session_codes = _Codes()
         self._postings: dict[str, tuple[array[int], array[float]]] = {}
         self._hnsw: Any = None
@@ -195,6 +212,8 @@ class CubeIndex:
         self._has_vec = grown(self._has_vec, False)
         self._status = grown(self._status, -1)
         self._mtype = grown(self._mtype, -1)
+        self._ntype = grown(self._ntype, -1)
+        self._created_ts = grown(self._created_ts, math.nan)
         self._session = grown(self._session, -1)
         self._valid = grown(self._valid, math.nan)
         self._invalid = grown(self._invalid, math.nan)
@@ -218,7 +237,9 @@ class CubeIndex:
             p = self._n
             self._n += 1
             self._ids.append(node_id)
-            self._created.append(str(row.get("created_at") or ""))
+            created = str(row.get("created_at") or "")
+            self._created.append(created)
+            self._created_ts[p] = _created_seconds(created) if created else math.nan
             names: list[str] = []
             self._pos[node_id] = p
             self._alive[p] = True
@@ -228,6 +249,7 @@ class CubeIndex:
                 vectors.append(vector)
             self._status[p] = self._status_codes.code(row.get("status"))
             self._mtype[p] = self._mtype_codes.code(row.get("memory_type"))
+            self._ntype[p] = self._ntype_codes.code(row.get("type"))
             self._session[p] = self._session_codes.code(row.get("session_id"))
             self._valid[p] = _ts(row.get("valid_at_ts"))
             self._invalid[p] = _ts(row.get("invalid_at_ts"))
@@ -305,6 +327,8 @@ class CubeIndex:
         self._has_vec = packed(self._has_vec[: self._n])
         self._status = packed(self._status[: self._n])
         self._mtype = packed(self._mtype[: self._n])
+        self._ntype = packed(self._ntype[: self._n])
+        self._created_ts = packed(self._created_ts[: self._n])
         self._session = packed(self._session[: self._n])
         self._valid = packed(self._valid[: self._n])
         self._invalid = packed(self._invalid[: self._n])
@@ -347,6 +371,9 @@ class CubeIndex:
         if node_filter.memory_types is not None:
             codes = self._mtype_codes.lookup(node_filter.memory_types)
             keep &= np.isin(self._mtype[:n], codes)
+        if node_filter.types is not None:
+            codes = self._ntype_codes.lookup(node_filter.types)
+            keep &= np.isin(self._ntype[:n], codes)
         if node_filter.session_id is not None:
             keep &= (
                 self._session[:n]
@@ -440,11 +467,38 @@ class CubeIndex:
         self._hnsw, self._hnsw_n = index, self._n
         logger.info("cube index: HNSW over %d vectors built", self._n)
 
-    def recent(self, keep: np.ndarray, limit: int) -> list[str]:
-        """Ids of the ``limit`` most recently created positions of ``keep`` (session context)."""
-        positions = np.flatnonzero(keep)
-        ordered = sorted(positions.tolist(), key=self._order_key, reverse=True)
-        return [self._ids[p] for p in ordered[:limit]]
+    def recent(self, keep: np.ndarray, limit: int, offset: int = 0) -> list[str]:
+        """Ids of positions ``offset`` to ``offset + limit`` of ``keep``, newest first.
+
+        Ties in creation time are ordered by id (descending), as ``_order_key`` reversed; an
+        unparsable ``created_at`` counts as oldest. Two numpy partitions of the creation seconds
+        bound the page's window, and only the window (with its ties) is sorted: a page of an
+        inspector at 100k memories costs a scan of one float array at any offset, not a sort
+        of the cube's matches.
+        """
+        positions = np.flatnonzero(keep[: self._n])
+        total = len(positions)
+        if limit <= 0 or offset >= total:
+            return []
+        seconds = self._created_ts[positions]
+        seconds = np.where(np.isnan(seconds), -np.inf, seconds)
+        end = min(offset + limit, total)
+        # Newest first is descending seconds: rank r is the (total - 1 - r)-th ascending.
+        lowest = np.partition(seconds, total - end)[total - end]
+        highest = np.partition(seconds, total - 1 - offset)[total - 1 - offset]
+        before = int((seconds > highest).sum())  # certainly ranked before the window
+        window = (seconds >= lowest) & (seconds <= highest)
+        positions, seconds = positions[window], seconds[window]
+        ids = np.array([self._ids[p] for p in positions.tolist()], dtype=str)
+        created = np.array([self._created[p] for p in positions.tolist()], dtype=str)
+        order = np.lexsort((ids, created, seconds))[::-1]
+        return [str(ids[i]) for i in order[offset - before : end - before]]
+
+    def type_counts(self, keep: np.ndarray) -> dict[str, int]:
+        """How many positions of ``keep`` have each node ``type`` (``fact``, ``topic``, ...)."""
+        codes = self._ntype[: self._n][keep[: self._n]]
+        counts = np.bincount(codes[codes >= 0], minlength=len(self._ntype_codes.values()))
+        return {v: int(c) for v, c in zip(self._ntype_codes.values(), counts, strict=True) if c}
 
     def text_search(self, lucene_query: str, k: int, keep: np.ndarray) -> list[tuple[str, float]]:
         """Top ``k`` positions of ``keep`` matching any query term, by BM25 (cube statistics)."""

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 #: Memory tiers (``memory_type``) and statuses, in display order (as ``memos inspect``).
 TIERS: tuple[str, ...] = ("WorkingMemory", "LongTermMemory", "UserMemory")
 STATUSES: tuple[str, ...] = ("activated", "archived", "deleted")
+#: ``validity`` filter of a page: valid now, or ended (``invalid_at`` passed: superseded).
+VALIDITIES: tuple[str, ...] = ("valid", "ended")
 MAX_PAGE = 200
+MAX_TYPE_CHARS = 64
 MAX_HOPS = 3
 MAX_GRAPH_NODES = 300
 _ALL_EDGES = tuple(sorted(EDGE_TYPES))
@@ -91,24 +94,44 @@ def memory_page(
     *,
     tier: str | None = None,
     status: str | None = None,
+    node_type: str | None = None,
+    validity: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> dict[str, Any]:
-    """One page of the cube's memories, newest first, with their lineage; and the total."""
+    """One page of the cube's memories, newest first, with their lineage; and the total.
+
+    Filters: ``tier`` (:data:`TIERS`), ``status`` (:data:`STATUSES`), ``node_type`` (the
+    node's ``type``: ``fact``, ``topic``, ...; the page's ``types`` lists those of the cube with
+    their counts) and ``validity`` (:data:`VALIDITIES`: valid now, or ended by a later fact).
+    """
     _check_choice("tier", tier, TIERS)
     _check_choice("status", status, STATUSES)
+    _check_choice("validity", validity, VALIDITIES)
+    if node_type is not None and not (
+        isinstance(node_type, str) and 0 < len(node_type) <= MAX_TYPE_CHARS
+    ):
+        raise InvalidMemoryInputError(f"node_type must have 1-{MAX_TYPE_CHARS} characters")
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise InvalidMemoryInputError(f"offset must be >= 0 and limit 1-{MAX_PAGE}")
     index = _index(memory)
     keep = index.mask(
-        NodeFilter(statuses=(status,) if status else None, memory_types=(tier,) if tier else None)
+        NodeFilter(
+            statuses=(status,) if status else None,
+            memory_types=(tier,) if tier else None,
+            types=(node_type,) if node_type else None,
+        )
     )
+    if validity is not None:
+        valid_now = index.mask(NodeFilter(statuses=None, valid_at_ts=time.time()))
+        keep &= valid_now if validity == "valid" else ~valid_now
     total = int(keep.sum())
-    ids = index.recent(keep, offset + limit)[offset:] if offset < total else []
+    ids = index.recent(keep, limit, offset=offset)
     nodes = memory.graph.get_nodes(ids)
     lineage = _lineage(memory, [n["id"] for n in nodes])
     items = [{**_plain(n), "lineage": lineage[n["id"]]} for n in nodes]
-    return {"total": total, "offset": offset, "limit": limit, "items": items}
+    types = index.type_counts(index.mask(NodeFilter(statuses=None)))
+    return {"total": total, "offset": offset, "limit": limit, "items": items, "types": types}
 
 
 def memory_detail(memory: TreeTextMemory, memory_id: str) -> dict[str, Any]:

@@ -102,6 +102,45 @@ def test_filters_apply_exactly() -> None:
     assert [h[0] for h in text] == ["n2"]
 
 
+def test_type_filter_and_counts() -> None:
+    index = CubeIndex(DIM)
+    index.upsert([row(0, type="fact"), row(1, type="topic"), row(2, type="fact"), row(3)])
+    assert set(index.recent(index.mask(NodeFilter(types=("fact",))), 10)) == {"n0", "n2"}
+    assert index.recent(index.mask(NodeFilter(types=("opinion",))), 10) == []
+    assert index.type_counts(index.mask(ALL)) == {"fact": 2, "topic": 1}
+    index.remove(["n0"])
+    assert index.type_counts(index.mask(ALL)) == {"fact": 1, "topic": 1}
+
+
+def test_recent_pages_match_a_full_sort_of_the_cube() -> None:
+    """Newest first by creation time, ties by id descending, unparsable times last."""
+    rng = random.Random(7)
+    stamps = [f"2026-01-{d:02d}T{h:02d}:00:00+00:00" for d in (1, 2, 3) for h in (0, 12)]
+    stamps += ["2026-01-02T13:00:00+01:00", "2026-01-02T12:00:00", "", "not a time"]
+    index = CubeIndex(DIM)
+    index.upsert([row(i, created_at=rng.choice(stamps)) for i in range(300)])
+    index.remove([f"n{i}" for i in range(0, 300, 5)])
+
+    def seconds(node_id: str) -> float:
+        text = index._created[index._pos[node_id]]
+        value = cube_index._created_seconds(text) if text else math.nan
+        return -math.inf if math.isnan(value) else value
+
+    keep = index.mask(ALL)
+    everything = sorted(
+        index.ids(), key=lambda i: (seconds(i), index._created[index._pos[i]], i), reverse=True
+    )
+    for limit in (1, 7, 50, 240, 500):
+        assert index.recent(keep, limit) == everything[:limit]
+        for offset in (1, 13, 100, 239, 240, 400):
+            assert index.recent(keep, limit, offset) == everything[offset : offset + limit]
+    # "+01:00" is 12:00 UTC: it ties with the naive "12:00" (read as UTC) and "12:00+00:00".
+    noon = cube_index._created_seconds("2026-01-02T12:00:00+00:00")
+    assert cube_index._created_seconds("2026-01-02T13:00:00+01:00") == noon
+    assert cube_index._created_seconds("2026-01-02T12:00:00") == noon
+    assert index.recent(keep, 0) == []
+
+
 def test_bm25_ranks_by_term_weight_and_ignores_removed_nodes() -> None:
     index = CubeIndex(DIM)
     index.upsert(

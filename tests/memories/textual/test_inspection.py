@@ -66,7 +66,11 @@ def test_pages_filters_counts_and_lineage(make_memory: Any) -> None:  # noqa: F8
         [
             {
                 "memory": f,
-                "metadata": {"memory_type": t, "created_at": f"2026-01-0{i + 1}T00:00:00Z"},
+                "metadata": {
+                    "memory_type": t,
+                    "type": "event" if i == 2 else "fact",
+                    "created_at": f"2026-01-0{i + 1}T00:00:00Z",
+                },
             }
             for i, (f, t) in enumerate(
                 zip(FACTS, ["UserMemory", "LongTermMemory"] * 2 + ["WorkingMemory"], strict=True)
@@ -92,6 +96,21 @@ def test_pages_filters_counts_and_lineage(make_memory: Any) -> None:  # noqa: F8
         inspection.memory_page(memory, tier="Nope")
     with pytest.raises(InvalidMemoryInputError):
         inspection.memory_page(memory, limit=10_000)
+    assert page["types"] == {"fact": 4, "event": 1}
+    events = inspection.memory_page(memory, node_type="event")
+    assert events["total"] == 1 and [i["id"] for i in events["items"]] == [ids[2]]
+    facts = inspection.memory_page(memory, node_type="fact", tier="UserMemory")
+    assert [i["id"] for i in facts["items"]] == [ids[0]]
+    assert inspection.memory_page(memory, node_type="no-such-type")["total"] == 0
+    with pytest.raises(InvalidMemoryInputError):
+        inspection.memory_page(memory, node_type="x" * 65)
+    memory.update(ids[0], {"metadata": {"invalid_at": "2026-02-01T00:00:00Z"}})
+    ended = inspection.memory_page(memory, validity="ended")
+    assert [i["id"] for i in ended["items"]] == [ids[0]]
+    valid = inspection.memory_page(memory, validity="valid")
+    assert valid["total"] == 4 and ids[0] not in {i["id"] for i in valid["items"]}
+    with pytest.raises(InvalidMemoryInputError):
+        inspection.memory_page(memory, validity="sometimes")
     hood = inspection.neighbourhood(memory, ids[0], hops=1)
     hops = {n["id"]: n["hop"] for n in hood["nodes"]}
     assert hops[ids[0]] == 0 and hops[ids[4]] == 1 and set(hops.values()) == {0, 1}
