@@ -86,6 +86,7 @@ def insert_memories(
     store = GraphStore(GraphDBConfigFactory.model_validate(default_graph_db().model_dump()))
     ids: list[str] = []
     try:
+        store.setup()  # as every real writer does: the store's indexes before its first node
         graph = store.for_cube(cube_id, user_id)
         tiers = ("WorkingMemory", "LongTermMemory", "UserMemory")
         for start in range(0, count, batch):

@@ -42,6 +42,7 @@ _ALL_EDGES = tuple(sorted(EDGE_TYPES))
 def _index(memory: TreeTextMemory) -> Any:
     from memos.memories.textual.cube_index_sync import synced_index
 
+    memory.ensure_ready()
     return synced_index(memory.graph)
 
 
@@ -136,6 +137,7 @@ def memory_page(
 
 def memory_detail(memory: TreeTextMemory, memory_id: str) -> dict[str, Any]:
     """One memory with its lineage; raises :class:`MemoryNotFoundError`."""
+    memory.ensure_ready()
     props = memory.graph.get_node(memory_id)
     if props is None:
         raise MemoryNotFoundError(memory_id, where=f"cube {memory.cube_id}")
@@ -152,6 +154,7 @@ def neighbourhood(
     """
     if not 1 <= hops <= MAX_HOPS or not 1 <= max_nodes <= MAX_GRAPH_NODES:
         raise InvalidMemoryInputError(f"hops must be 1-{MAX_HOPS}, max_nodes 1-{MAX_GRAPH_NODES}")
+    memory.ensure_ready()
     graph = memory.graph
     if graph.get_node(memory_id) is None:
         raise MemoryNotFoundError(memory_id, where=f"cube {memory.cube_id}")

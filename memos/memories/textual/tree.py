@@ -102,8 +102,12 @@ class TreeTextMemory(BaseTextMemory):
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _ensure_ready(self) -> None:
-        """Create the schema once per instance and check the embedder fits the vector index."""
+    def ensure_ready(self) -> None:
+        """Create the schema once per instance and check the embedder fits the vector index.
+
+        Writes and searches call it; a reader that goes to ``graph`` directly (the inspector)
+        calls it first, so that its lookups never run on a database without the indexes.
+        """
         if self._ready:
             return
         expected = self.store.config.embedding_dimension
@@ -162,7 +166,7 @@ class TreeTextMemory(BaseTextMemory):
         items = [coerce_item(m) for m in memories]
         if not items:
             return AddResult([], [], {})
-        self._ensure_ready()
+        self.ensure_ready()
         items = self._embed_missing(items)
         rows = [item_to_props(item) for item in items]
         for row in rows:
@@ -396,7 +400,7 @@ class TreeTextMemory(BaseTextMemory):
         )
         if session_id is None and info is not None and isinstance(info.get("session_id"), str):
             session_id = info["session_id"]
-        self._ensure_ready()
+        self.ensure_ready()
         timer = StepTimer()
         index = None
 
@@ -477,7 +481,7 @@ class TreeTextMemory(BaseTextMemory):
         dump: DumpFile = read_dump(
             Path(dir) / self.config.memory_filename, self.store.config.embedding_dimension
         )
-        self._ensure_ready()
+        self.ensure_ready()
         try:
             items = [coerce_item(node) for node in dump.nodes]
             rows = [item_to_props(item) for item in self._embed_missing(items)]

@@ -120,3 +120,24 @@ def test_pages_filters_counts_and_lineage(make_memory: Any) -> None:  # noqa: F8
     assert len(capped["nodes"]) == 2 and capped["truncated"]
     with pytest.raises(MemoryNotFoundError):
         inspection.neighbourhood(memory, "no-such-memory")
+
+
+@pytest.mark.services
+def test_every_view_sets_the_store_up_before_reading(
+    make_memory: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database written without the schema (no writer set it up yet) got no index: the
+    inspector's lookups scanned every node (1-2 ms per id at 100k) until something set it up."""
+    memory = make_memory()
+    (memory_id,) = memory.add(FACTS[:1])
+    for view, args in (
+        (inspection.memory_page, {}),
+        (inspection.memory_detail, {"memory_id": memory_id}),
+        (inspection.neighbourhood, {"memory_id": memory_id}),
+    ):
+        calls: list[int] = []
+        fresh = make_memory(cube_id=memory.cube_id)
+        monkeypatch.setattr(fresh.store, "setup", lambda: calls.append(1))
+        view(fresh, **args)
+        assert calls == [1], view.__name__
