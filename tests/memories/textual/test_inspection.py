@@ -131,13 +131,13 @@ def test_every_view_sets_the_store_up_before_reading(
     inspector's lookups scanned every node (1-2 ms per id at 100k) until something set it up."""
     memory = make_memory()
     (memory_id,) = memory.add(FACTS[:1])
+    calls: list[int] = []
+    monkeypatch.setattr(memory.store, "setup", lambda: calls.append(1))
     for view, args in (
         (inspection.memory_page, {}),
         (inspection.memory_detail, {"memory_id": memory_id}),
         (inspection.neighbourhood, {"memory_id": memory_id}),
     ):
-        calls: list[int] = []
-        fresh = make_memory(cube_id=memory.cube_id)
-        monkeypatch.setattr(fresh.store, "setup", lambda: calls.append(1))
-        view(fresh, **args)
+        calls.clear()
+        view(make_memory(cube_id=memory.cube_id), **args)
         assert calls == [1], view.__name__
