@@ -10,8 +10,11 @@ it by PID). It is the parent of the processes it supervises, so it learns how ea
 
 Before a Celery worker is started again, the tasks the dead one held are put back on their
 queues (:func:`memos.workers.recovery.restore_unacked`), so the daemon's waiting attempt is
-answered in seconds. A restarted daemon keeps its consumer name and resumes the entries it had
-pending itself (:meth:`MemScheduler._resume_own_pending`).
+answered in seconds, and the loss is announced to the daemons
+(:func:`memos.workers.recovery.announce_lost_worker`), which resend at once what a task that
+could not be restored would have left waiting for ``task_timeout_s``. A restarted daemon keeps
+its consumer name and resumes the entries it had pending itself
+(:meth:`MemScheduler._resume_own_pending`).
 
 SIGTERM or SIGINT stop the supervisor: it stops its children (SIGTERM, then SIGKILL after their
 grace) and exits without restarting anything. See docs/supervision.md.
@@ -203,9 +206,11 @@ class Supervisor:
         assert spec.celery_config is not None
         try:
             from memos.mem_scheduler.config import load_scheduler_config
-            from memos.workers.recovery import restore_unacked
+            from memos.workers.recovery import announce_lost_worker, restore_unacked
 
-            restore_unacked(load_scheduler_config(spec.celery_config))
+            config = load_scheduler_config(spec.celery_config)
+            restore_unacked(config)
+            announce_lost_worker(config)
         except Exception:
             # Not fatal: kombu restores them after the visibility timeout anyway.
             logger.exception(

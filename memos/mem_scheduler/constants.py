@@ -136,3 +136,12 @@ class SchedulerKeys:
     def notify(self, consumer: str) -> str:
         """List a daemon replica waits on for its workers' outcomes."""
         return f"{self.prefix}:notify:{consumer}"
+
+    @property
+    def worker_lost_at(self) -> str:
+        """Epoch time a worker of this prefix was last found dead (by its supervisor).
+
+        Every daemon replica sends again, at once, the attempts it sent before that moment
+        and still waits on: a task the dead worker held may be gone with it.
+        """
+        return f"{self.prefix}:workers:lost_at"

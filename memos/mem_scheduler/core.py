@@ -44,6 +44,10 @@ class SchedulerCore:
         self._waiting: dict[str, asyncio.Future[WorkerOutcome]] = {}
         #: The event id of each waiting attempt (token -> id), to fail it after a bus outage.
         self._attempt_event: dict[str, str] = {}
+        #: When each waiting attempt was sent (token -> epoch s), to resend those a lost
+        #: worker may have held; and the last worker loss acted on.
+        self._attempt_sent_at: dict[str, float] = {}
+        self._worker_lost_seen = 0.0
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()

@@ -186,6 +186,7 @@ class DispatchMixin(ReadingMixin):
         future: asyncio.Future[WorkerOutcome] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
         self._attempt_event[token] = str(event.id)
+        self._attempt_sent_at[token] = time.time()
         started = time.perf_counter()
         executor: EventExecutor | None = None
         try:
@@ -215,6 +216,7 @@ class DispatchMixin(ReadingMixin):
         finally:
             self._waiting.pop(token, None)
             self._attempt_event.pop(token, None)
+            self._attempt_sent_at.pop(token, None)
             if executor is not None:
                 executor.finished(token)
             self._metrics.task_duration_s.labels(type=event.type).observe(

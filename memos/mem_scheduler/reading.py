@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -25,6 +27,9 @@ from memos.mem_scheduler.idempotency import WorkerOutcome
 from memos.mem_scheduler.ordering import decode
 
 logger = logging.getLogger(__name__)
+
+#: How often the notify loop looks for a worker loss announced by a supervisor (one GET).
+WORKER_LOSS_CHECK_S = 1.0
 
 
 class ReadingMixin(BookkeepingMixin):
@@ -95,12 +100,16 @@ class ReadingMixin(BookkeepingMixin):
     async def _notify_loop(self, notifier: aioredis.Redis) -> None:
         key = self.keys.notify(self.consumer)
         bus_lost = False
+        next_worker_check = 0.0
         while True:
             try:
                 item = await notifier.blpop([key], timeout=1)
                 if bus_lost:
                     bus_lost = False
                     self._resend_after_outage()
+                if time.monotonic() >= next_worker_check:
+                    next_worker_check = time.monotonic() + WORKER_LOSS_CHECK_S
+                    await self._resend_after_worker_loss(notifier)
                 if item is None:
                     continue
                 outcome = WorkerOutcome.model_validate_json(item[1])
@@ -127,21 +136,55 @@ class ReadingMixin(BookkeepingMixin):
         use up the event's attempts) and is sent again at once; where the first one did run,
         the second only replays its stored result (exactly once, see ``apply_once``).
         """
-        waiting = [(t, f) for t, f in self._waiting.items() if not f.done()]
+        ended = self._end_waiting(
+            lambda _token: True,
+            "BusOutageError",
+            "the bus was unreachable while this attempt ran; sending it again",
+        )
+        if ended:
+            logger.warning(
+                "scheduler %s: the bus is back; resending %d attempts in flight",
+                self.consumer,
+                ended,
+            )
+
+    async def _resend_after_worker_loss(self, client: aioredis.Redis) -> None:
+        """A supervisor found a worker dead: resend the attempts sent before that moment.
+
+        The supervisor gives the dead worker's unacked tasks back to their queues, but a task
+        it had taken and not yet recorded (or an outcome it never pushed) is gone with it, and
+        its attempt would wait ``task_timeout_s``. Like :meth:`_resend_after_outage`, each such
+        attempt ends as "backend unavailable" and is sent again at once; a copy that did run
+        only replays its stored result. Attempts sent after the loss are left alone.
+        """
+        raw = await client.get(self.keys.worker_lost_at)
+        lost_at = float(raw) if raw else 0.0
+        if lost_at <= self._worker_lost_seen:
+            return
+        self._worker_lost_seen = lost_at
+        ended = self._end_waiting(
+            lambda token: self._attempt_sent_at.get(token, lost_at) < lost_at,
+            "WorkerLostError",
+            "a worker died while this attempt ran; sending it again",
+        )
+        if ended:
+            logger.warning(
+                "scheduler %s: a worker was lost; resending %d attempts sent before",
+                self.consumer,
+                ended,
+            )
+
+    def _end_waiting(self, chosen: Callable[[str], bool], error_type: str, message: str) -> int:
+        """End the ``chosen`` waiting attempts as retryable "backend unavailable"; how many."""
+        waiting = [(t, f) for t, f in self._waiting.items() if not f.done() and chosen(t)]
         for token, future in waiting:
             event_id = self._attempt_event.get(token, "unknown")
-            message = "the bus was unreachable while this attempt ran; sending it again"
             future.set_result(
                 WorkerOutcome(
                     token=token,
-                    result=EventResult.failure(event_id, "BusOutageError", message),
+                    result=EventResult.failure(event_id, error_type, message),
                     retryable=True,
                     unavailable=True,
                 )
             )
-        if waiting:
-            logger.warning(
-                "scheduler %s: the bus is back; resending %d attempts in flight",
-                self.consumer,
-                len(waiting),
-            )
+        return len(waiting)

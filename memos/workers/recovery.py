@@ -11,11 +11,18 @@ new worker in seconds. A task that had already committed its effect is a no-op t
 
 Never call this while another worker of the same prefix is alive: its tasks in progress would
 run a second time (harmless to the effects, but wasted work).
+
+A task the worker had taken off its queue but not yet recorded as unacked, or an outcome it
+never pushed, cannot be restored: :func:`announce_lost_worker` tells every daemon replica the
+moment of the loss, and each sends again at once the attempts it sent before it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+
+import redis
 
 from memos.mem_scheduler.config import SchedulerConfig
 
@@ -51,3 +58,18 @@ def restore_unacked(config: SchedulerConfig) -> int:
     if restored:
         logger.warning("put %d task(s) of a dead worker back on their queues", restored)
     return restored
+
+
+def announce_lost_worker(config: SchedulerConfig, at: float | None = None) -> None:
+    """Record that a worker of ``config``'s prefix died at ``at`` (epoch s; default now).
+
+    Daemon replicas read it within a second (``SchedulerKeys.worker_lost_at``) and resend the
+    attempts they sent before it; a resent attempt whose first copy did run only replays its
+    stored result.
+    """
+    moment = time.time() if at is None else at
+    client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=5)
+    try:
+        client.set(config.keys.worker_lost_at, repr(moment))
+    finally:
+        client.close()

@@ -250,6 +250,53 @@ async def test_heartbeat_and_check(make_config, rclient) -> None:
     assert not check_health(config)
 
 
+async def test_attempts_a_lost_worker_held_are_resent_at_once(make_config, rclient) -> None:
+    """A task a SIGKILLed worker had taken is gone with it (kombu cannot restore one it had not
+    recorded); the supervisor's announcement brings the retry in about a second, not after
+    task_timeout_s, and an attempt sent after the loss is not disturbed."""
+    from memos.mem_scheduler.executors import InlineExecutor
+    from memos.workers.recovery import announce_lost_worker
+
+    config = make_config(task_timeout_s=300.0)
+    lost: list[str] = []
+
+    class LosesTheFirstTask:
+        def __init__(self) -> None:
+            self.inline = InlineExecutor(config)
+
+        async def submit(self, event: Any, token: str, notify_key: str, trace: Any = None) -> None:
+            if not lost:
+                lost.append(token)
+                return
+            await self.inline.submit(event, token, notify_key, trace)
+
+        def finished(self, token: str) -> None:
+            self.inline.finished(token)
+
+        def close(self) -> None:
+            self.inline.close()
+
+    executor = LosesTheFirstTask()
+    async with running(config) as scheduler, AsyncRedisEventTransport(config) as transport:
+        scheduler._executor_for = lambda _type: executor
+        event = add("u1", "c1")
+        await transport.publish(event)
+        await wait_until(lambda: bool(lost) and lost[0] in scheduler._waiting)
+        # A loss announced as older than the attempt leaves it waiting.
+        announce_lost_worker(config, at=time.time() - 60)
+        await asyncio.sleep(2.5)
+        assert lost[0] in scheduler._waiting
+        assert rclient.llen(effects_key(config.prefix, "c1")) == 0
+        announce_lost_worker(config)  # what the supervisor does before restarting the worker
+        started = time.monotonic()
+        result = await transport.await_result(event.id, None, 15)
+        assert result.ok
+        assert time.monotonic() - started < 10  # not task_timeout_s (300 s)
+        assert rclient.lrange(effects_key(config.prefix, "c1"), 0, -1) == [event.key]
+        await wait_until(lambda: pending(rclient, config) == 0)
+        assert not rclient.exists(config.keys.dlq) or rclient.xlen(config.keys.dlq) == 0
+
+
 async def test_attempts_in_flight_are_resent_at_once_after_a_bus_outage(
     make_config, rclient, monkeypatch
 ) -> None:
