@@ -371,6 +371,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "questions about the user only (see locomo_user_view)",
     )
     parser.add_argument(
+        "--long-turns",
+        action="store_true",
+        help="stand-in for long user-assistant histories: the user view plus another "
+        "conversation's sessions as haystack and long assistant turns (see locomo_long_turns; "
+        "needs 3+ conversations)",
+    )
+    parser.add_argument(
         "--ablate",
         default="",
         help=f"fast: comma-separated signals to switch off ({', '.join(ABLATABLE)})",
@@ -418,7 +425,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chosen = select_split(load_locomo(data), getattr(args, "split", "all"))[:limit]
     positions = [i for i, _ in chosen]
     conversations = [conv for _, conv in chosen]
-    if getattr(args, "user_view", False):
+    if getattr(args, "long_turns", False):
+        from memos.bench.locomo_long_turns import long_turn_view
+
+        try:
+            conversations = long_turn_view(conversations)
+        except ValueError as exc:
+            raise SystemExit(f"--long-turns: {exc}") from exc
+    elif getattr(args, "user_view", False):
         from memos.bench.locomo_user_view import user_view
 
         conversations = [user_view(conv) for conv in conversations]
@@ -439,6 +453,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["split"] = getattr(args, "split", "all")
     result["ablated"] = ablate
     result["user_view"] = bool(getattr(args, "user_view", False))
+    result["long_turns"] = bool(getattr(args, "long_turns", False))
     if "mem0" in wanted_peers:
         _add_mem0(result, conversations)
     print_table(result)

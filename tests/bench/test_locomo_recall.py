@@ -198,3 +198,37 @@ def test_user_view_renames_speakers_and_asks_in_the_first_person(data_file: Path
     ]
     assert [q.evidence for q in view.questions] == [("D1:1",), ("D1:1",), ("D1:3",)]
     assert first_person("What does Ana like?", "Ana") == "What do I like?"
+
+
+def test_long_turn_view_adds_haystack_and_filler_but_keeps_the_evidence(tmp_path: Path) -> None:
+    from memos.bench.locomo_long_turns import FILLER_TURNS, long_turn_view
+
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps([synthetic_sample(f"conv-{x}") for x in "abc"]))
+    convs = load_locomo(path)
+    views = long_turn_view(convs)
+    own, view = convs[0], views[0]
+    assert view.questions == user_view(own).questions  # same questions, same evidence ids
+    ids = [m["message_id"] for m in view.messages]
+    assert len(ids) == len(set(ids)) == 2 * len(own.messages)
+    # Sessions interleaved: own D1, haystack D1 (conv-b's), own D2, haystack D2.
+    sessions = list(dict.fromkeys(i.split(":", 1)[0] for i in ids))
+    assert sessions == ["D1", "Hconv-b-D1", "D2", "Hconv-b-D2"]
+    cited = {e for q in view.questions for e in q.evidence}
+    assert cited <= {i for i in ids if not i.startswith("H")}
+    by_id = {m["message_id"]: m for m in view.messages}
+    for message in user_view(own).messages:
+        kept = by_id[message["message_id"]]
+        assert kept["role"] == message["role"]
+        if message["role"] == "user":
+            assert kept["content"] == message["content"]
+        else:  # the original words first, then the filler conversation's assistant turns
+            assert kept["content"].startswith(message["content"] + " ")
+            assert len(kept["content"].split()) > len(message["content"].split()) * 2
+    assert FILLER_TURNS >= 2
+    with pytest.raises(ValueError, match="at least 3"):
+        long_turn_view(convs[:2])
+    # The CLI says why instead of a traceback.
+    with pytest.raises(SystemExit, match="--long-turns"):
+        main(["locomo-recall", "--data", str(path), "--conversations", "2", "--long-turns",
+              "--systems", "bm25"])  # fmt: skip
