@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import json
 import math
@@ -194,3 +195,39 @@ def write_json(path: str | Path, suite: str, result: dict[str, Any]) -> None:
     data[suite] = result
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def add_reader_argument(parser: argparse.ArgumentParser) -> None:
+    """``--reader KEY=VALUE`` (repeatable): fields of the fast reader's config for this run."""
+    parser.add_argument(
+        "--reader",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a SimpleStructMemReaderConfig field for this run, e.g. embedding_mode=composite "
+        "or composite_header_weight=0.3 (repeatable)",
+    )
+
+
+def reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--reader`` fields as a dict, validated against the reader's config.
+
+    Raises:
+        SystemExit: naming a malformed pair or an invalid field.
+    """
+    from pydantic import ValidationError
+
+    from memos.configs.mem_reader import SimpleStructMemReaderConfig
+
+    fields: dict[str, Any] = {}
+    for pair in getattr(args, "reader", None) or []:
+        key, sep, value = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--reader wants KEY=VALUE, got {pair!r}")
+        fields[key.strip()] = value.strip()
+    try:
+        config = SimpleStructMemReaderConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise SystemExit(f"--reader: {exc}") from exc
+    # Typed values (pydantic parsed "0.3" into 0.3), only the fields given.
+    return config.model_dump(mode="json", include=set(fields))

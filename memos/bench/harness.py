@@ -34,8 +34,11 @@ class MOSHarness:
         event_timeout_s: float = 600.0,
         workers: int | None = None,
         batch_max_events: int | None = None,
+        reader_options: dict[str, Any] | None = None,
     ) -> None:
         self.workers = workers
+        # Fields of the fast reader's config (bench --reader), sent with every add.
+        self.reader_options = dict(reader_options or {})
         self.batch_max_events = batch_max_events
         self.home = Path(tempfile.mkdtemp(prefix="memos-bench-"))
         self.prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -71,6 +74,16 @@ class MOSHarness:
                     ),
                 },
                 "event_timeout_s": self.event_timeout_s,
+                **(
+                    {
+                        "mem_reader": {
+                            "backend": "simple_struct",
+                            "config": self.reader_options,
+                        }
+                    }
+                    if self.reader_options
+                    else {}
+                ),
                 # Background reorganisation would add unrelated work to the timings.
                 "reorganize": {"enabled": False},
             }

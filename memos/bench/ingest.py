@@ -16,9 +16,13 @@ realistic client (an API server ingesting its users' chats) has several at once.
 conversation goes to its own user's cube, as it would in a multi-user deployment; ``N`` client
 threads take the sessions in order, so at 8 in flight the adds of different conversations meet
 on the worker (and are embedded together, see ``memos.workers.batching``) while each cube's
-adds still apply in publish order. Every run uses fresh cubes on the same stack.
+adds still apply in publish order. Every level runs on a fresh stack (a cold worker: its
+part-vector cache, in the reader's ``composite`` mode, holds nothing of an earlier level's
+identical turns). ``--reader KEY=VALUE`` sets fast-reader fields (e.g.
+``embedding_mode=composite``) for the daemon's adds and the reader-text baseline.
 
     python -m memos.bench ingest [--quick] [--turns N] [--inflight 1,8] [--data locomo10.json]
+        [--reader embedding_mode=composite]
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from typing import TYPE_CHECKING, Any
 from memos.bench import peers
 from memos.bench.common import (
     LOCOMO,
+    add_reader_argument,
     finite_positive,
     machine,
     percentiles,
     print_table,
     progress,
     ratio,
+    reader_options,
 )
 from memos.bench.peers import mem0_peer
 from memos.bench.turns import load_sessions
@@ -67,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated numbers of adds the client keeps in flight, one run each "
         "(default 1,8)",
     )
+    add_reader_argument(parser)
     peers.add_peers_argument(parser)
 
 
@@ -89,22 +96,32 @@ def worker_threads(embedder: Any, harness: MOSHarness) -> int:
     return min(configured, int(harness.mos.config.embedded.worker_torch_threads))
 
 
-def memory_texts(sessions: list[Any]) -> list[str]:
-    """The texts the worker embeds for these sessions: for the fast reader's memories of each,
-    the text their vectors are computed from (``embedding_source``)."""
+def memory_texts(sessions: list[Any], reader: dict[str, Any] | None = None) -> list[str]:
+    """The texts the worker embeds for these sessions: for the fast reader's memories of each
+    (with ``reader`` fields over its default config), the text their vectors are computed from
+    (``embedding_source``), or, for composite memories, the distinct part texts of all of them
+    in first-use order (each embedded once, as the worker's part cache does while it holds
+    them)."""
     from memos.mem_scheduler.events import AddEvent, make_event
-    from memos.memories.textual.tree_nodes import embedding_source
+    from memos.memories.textual.tree_nodes import as_tree_metadata, embedding_source
     from memos.workers.memory_handlers import _tree_items
 
+    options = {"mem_reader": {"backend": "simple_struct", "config": reader}} if reader else {}
     texts: list[str] = []
+    parts: dict[str, None] = {}  # ordered set: a part shared by memories is embedded once
     for session in sessions:
         event = make_event(
             "add", user_id="u", cube_id="c", session_id=str(session.session_id),
-            payload={"messages": session.messages},
+            payload={"messages": session.messages, "options": options},
         )  # fmt: skip
         assert isinstance(event, AddEvent)
-        texts.extend(embedding_source(item) for item in _tree_items(event))
-    return texts
+        for item in _tree_items(event):
+            composite = as_tree_metadata(item.metadata).embedding_parts
+            if composite:
+                parts.update(dict.fromkeys(p.text for p in composite))
+            else:
+                texts.append(embedding_source(item))
+    return texts + list(parts)
 
 
 def embed_baseline(embedder: Any, texts: list[str], threads: int = 1) -> float:
@@ -211,19 +228,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result.update({"source": source, "turns": turns, "sessions": len(sessions),
                    "batch_max": args.batch_max})  # fmt: skip
     runs: dict[str, dict[str, Any]] = {}
-    with MOSHarness(batch_max_events=args.batch_max) as harness:
-        harness.new_tree_cube("warmup")
-        # The worker loads its models on its first event: keep that out of the timing.
-        harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
-        for level in levels:
+    reader = reader_options(args)
+    result["reader"] = reader
+    for level in levels:
+        # A fresh stack per level: the same turns are ingested at every level, and a worker
+        # keeps recent part vectors (composite mode), which must not make a later level's
+        # texts free. Every level starts from a cold worker, whatever the mode.
+        with MOSHarness(batch_max_events=args.batch_max, reader_options=reader) as harness:
+            harness.new_tree_cube("warmup")
+            # The worker loads its models on its first event: keep that out of the timing.
+            harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
             runs[str(level)] = _ingest(harness, sessions, level, f"i{level}")
-        embedder = harness.embedder
-        threads = worker_threads(embedder, harness)
+            embedder = harness.embedder
+            threads = worker_threads(embedder, harness)
     # After the stack has stopped, so its idle processes take nothing from the baseline.
     embed_tps = embed_baseline(embedder, texts, threads)
     # What the worker must embed: the reader's memories' vector texts (longer than the raw turns:
     # "<speaker> said: ...", replies quoting what they answer), in turns per second.
-    reader_texts = memory_texts(sessions)
+    reader_texts = memory_texts(sessions, reader)
     reader_tps = embed_baseline(embedder, reader_texts, threads) * turns / len(reader_texts)
     for r in runs.values():
         r["ratio_daemon_to_embedder"] = ratio(r["daemon_turns_per_s"], embed_tps)

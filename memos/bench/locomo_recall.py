@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from memos.bench import peers
-from memos.bench.common import REPO_ROOT, machine
+from memos.bench.common import REPO_ROOT, add_reader_argument, machine, reader_options
 from memos.bench.locomo_data import (
     CATEGORIES,
     Conversation,
@@ -165,12 +165,15 @@ def _as_matrix(embedder: Any) -> Callable[[list[str]], np.ndarray]:
     return embed
 
 
-def _reader_sessions(conv: Conversation) -> list[list[Any]]:
-    """The fast reader's memories, read session by session (one LoCoMo session each)."""
+def _reader_sessions(
+    conv: Conversation, reader_options: dict[str, Any] | None = None
+) -> list[list[Any]]:
+    """The fast reader's memories, read session by session (one LoCoMo session each), with
+    ``reader_options`` over the reader's default config."""
     from memos.configs.mem_reader import SimpleStructMemReaderConfig
     from memos.mem_reader.simple_struct import SimpleStructMemReader
 
-    reader = SimpleStructMemReader(SimpleStructMemReaderConfig())
+    reader = SimpleStructMemReader(SimpleStructMemReaderConfig(**(reader_options or {})))
     by_session: dict[str, list[dict[str, str]]] = {}
     for message in conv.messages:
         by_session.setdefault(message["message_id"].split(":", 1)[0], []).append(message)
@@ -231,8 +234,11 @@ def evaluate(
     systems: Sequence[str] = ALL_SYSTEMS,
     tree: Any = None,
     positions: Sequence[int] | None = None,
+    reader_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the chosen systems over ``conversations``; the suite's result dict.
+
+    ``reader_options`` are fields of the fast reader's config (``--reader``).
 
     ``tree`` is an open :class:`bench.tree_system.TreeSystem`, required for ``fast``.
     ``positions`` are the conversations' 0-based places in the data file (default 0, 1, ...):
@@ -276,7 +282,7 @@ def evaluate(
                 seconds[name] += spent / len(raw_wanted)
         if {"fast", "fast-inproc"} & set(wanted):
             t0 = time.perf_counter()
-            sessions = _reader_sessions(conv)
+            sessions = _reader_sessions(conv, reader_options)
             items = [item for scene in sessions for item in scene]
             read_s = time.perf_counter() - t0
             if "fast-inproc" in wanted:
@@ -387,6 +393,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fast: search through the store's global indexes instead of the cube index",
     )
+    add_reader_argument(parser)
     peers.add_peers_argument(parser)
 
 
@@ -436,6 +443,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from memos.bench.locomo_user_view import user_view
 
         conversations = [user_view(conv) for conv in conversations]
+    reader = reader_options(args)
     ablate = [a.strip() for a in getattr(args, "ablate", "").split(",") if a.strip()]
     if set(ablate) - set(ABLATABLE):
         raise SystemExit(f"unknown --ablate {ablate}; choose from {', '.join(ABLATABLE)}")
@@ -447,11 +455,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cube_index=not getattr(args, "global_index", False),
             search_config=ablated_search(ablate),
         ) as tree:
-            result = evaluate(conversations, systems, tree=tree, positions=positions)
+            result = evaluate(
+                conversations, systems, tree=tree, positions=positions, reader_options=reader
+            )
     else:
-        result = evaluate(conversations, systems, positions=positions)
+        result = evaluate(conversations, systems, positions=positions, reader_options=reader)
     result["split"] = getattr(args, "split", "all")
     result["ablated"] = ablate
+    result["reader"] = reader
     result["user_view"] = bool(getattr(args, "user_view", False))
     result["long_turns"] = bool(getattr(args, "long_turns", False))
     if "mem0" in wanted_peers:

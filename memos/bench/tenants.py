@@ -23,12 +23,14 @@ from collections import Counter
 from typing import Any
 
 from memos.bench.common import (
+    add_reader_argument,
     finite_positive,
     machine,
     percentiles,
     print_table,
     progress,
     ratio,
+    reader_options,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated worker process counts, one stack each (default: the embedded "
         "default's pool)",
     )
+
+    add_reader_argument(parser)
 
 
 def _levels(args: argparse.Namespace) -> list[int]:
@@ -181,13 +185,18 @@ def _audit(
 
 
 def _run_stack(
-    levels: list[int], rounds: int, workers: int | None, batch_max: int | None = None
+    levels: list[int],
+    rounds: int,
+    workers: int | None,
+    batch_max: int | None = None,
+    reader: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every level on one fresh stack with ``workers`` worker processes (None: the default)."""
+    """Every level on one fresh stack with ``workers`` worker processes (None: the default)
+    and ``reader`` fields over the fast reader's default config."""
     from memos.bench.harness import MOSHarness
 
     out: dict[str, Any] = {}
-    with MOSHarness(workers=workers, batch_max_events=batch_max) as harness:
+    with MOSHarness(workers=workers, batch_max_events=batch_max, reader_options=reader) as harness:
         harness.new_tree_cube("warmup")
         harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
         harness.mos.search("warm-up", install_cube_ids=["warmup"], top_k=1)
@@ -206,7 +215,13 @@ def _table_rows(levels: dict[str, Any], workers: str) -> list[list[Any]]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run every concurrency level on one stack; print a table and return the numbers."""
-    result: dict[str, Any] = {"machine": machine(), "levels": {}, "batch_max": args.batch_max}
+    reader = reader_options(args)
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "levels": {},
+        "batch_max": args.batch_max,
+        "reader": reader,
+    }
     rounds = _rounds(args)
     levels = _levels(args)
     counts = [int(x) for x in str(args.workers).split(",") if x.strip()] if args.workers else []
@@ -214,12 +229,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if counts:
         result["by_workers"] = {}
         for count in counts:
-            result["by_workers"][str(count)] = _run_stack(levels, rounds, count, args.batch_max)
+            result["by_workers"][str(count)] = _run_stack(
+                levels, rounds, count, args.batch_max, reader
+            )
             rows += _table_rows(result["by_workers"][str(count)], str(count))
         # The first count's curve is also the suite's main result (checked below).
         result["levels"] = result["by_workers"][str(counts[0])]
     else:
-        result["levels"] = _run_stack(levels, rounds, None, args.batch_max)
+        result["levels"] = _run_stack(levels, rounds, None, args.batch_max, reader)
         rows = _table_rows(result["levels"], "default")
     result["lost"] = {k: v["lost"] for k, v in result["levels"].items()}
     result["duplicated"] = {k: v["duplicated"] for k, v in result["levels"].items()}

@@ -102,6 +102,27 @@ class SimpleStructMemReaderConfig(BaseMemReaderConfig):
         description="fast mode: characters of each quoted turn in the text the vector is "
         "computed from",
     )
+    embedding_mode: Literal["text", "composite"] = Field(
+        default="text",
+        description="fast mode: how a memory's vector is made. text: embed one text (the "
+        "turn with its header and a clipped quote of the previous turn); composite: embed the "
+        "turn, its header and the previous turn(s) as parts (each distinct part once per call, "
+        "recent parts cached) and combine their unit vectors with the weights below",
+    )
+    composite_turn_weight: float = Field(
+        default=1.0, gt=0.0, description="composite mode: weight of the turn's own text"
+    )
+    composite_header_weight: float = Field(
+        default=0.5,
+        gt=0.0,
+        description="composite mode: weight of the header ('<speaker> said on <date>')",
+    )
+    composite_context_weight: float = Field(
+        default=0.35,
+        gt=0.0,
+        description="composite mode: weight of each quoted context turn (the embed_context_turns "
+        "previous turns and the context_turns_after following ones)",
+    )
     context_turns_after: int = Field(
         default=0,
         ge=0,

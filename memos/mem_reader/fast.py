@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from memos.mem_reader.chunking import Chunk
 from memos.mem_reader.dates import format_date, resolve_relative_dates
 from memos.mem_reader.messages import TimedMessage
 from memos.memories.textual.entities import memory_entities
 from memos.memories.textual.item import (
+    EmbeddingPart,
     MemoryType,
     SourceMessage,
     TextualMemoryItem,
@@ -23,7 +24,7 @@ from memos.memories.textual.item import (
 )
 from memos.memories.textual.retrieval import keywords
 
-__all__ = ["FastChatOptions", "fast_chat_memories", "fast_doc_memories"]
+__all__ = ["CompositeWeights", "FastChatOptions", "fast_chat_memories", "fast_doc_memories"]
 
 FAST_CONFIDENCE = 90.0
 _MAX_TAGS = 6
@@ -73,6 +74,15 @@ _USER_ROLES = frozenset({"user", "human"})
 
 
 @dataclass(frozen=True, slots=True)
+class CompositeWeights:
+    """Weights of a composite vector's parts (``embedding_mode="composite"``)."""
+
+    turn: float = 1.0
+    header: float = 0.5
+    context: float = 0.35
+
+
+@dataclass(frozen=True, slots=True)
 class FastChatOptions:
     """Knobs of the fast chat reader (from ``SimpleStructMemReaderConfig``)."""
 
@@ -82,6 +92,11 @@ class FastChatOptions:
     # keyword search reads): embedding is most of an add's cost, about linear in tokens.
     embed_context_turns: int = 1
     embed_quote_chars: int = 60
+    # "text": the vector embeds one text; "composite": it combines the vectors of the turn,
+    # a header and the context turns (memos.memories.textual.composite), about one raw
+    # turn's embedding per memory since headers and turns are shared between memories.
+    embedding_mode: Literal["text", "composite"] = "text"
+    composite_weights: CompositeWeights = field(default_factory=CompositeWeights)
     backchannel_max_words: int = 2
     user_id: str | None = None
     session_id: str | None = None
@@ -149,6 +164,42 @@ def _render(
         body + _replying(embedded, options.embed_quote_chars) + tail,
         resolved,
     )
+
+
+def _turn_text(message: TimedMessage) -> str:
+    """A turn's text with its relative dates resolved: the same string whether the turn is a
+    memory's own or the context of the next one (so its vector is computed once)."""
+    if message.time is None:
+        return message.content
+    return resolve_relative_dates(message.content, message.time)[0]
+
+
+def _header(message: TimedMessage) -> str:
+    when = f" on {format_date(message.time)}" if message.time is not None else ""
+    return f"{_speaker(message.role)} said{when}"
+
+
+def _parts(
+    draft: _Draft,
+    previous: list[TimedMessage],
+    following: list[TimedMessage],
+    options: FastChatOptions,
+) -> list[EmbeddingPart]:
+    """A composite vector's parts: the turn, its header, the nearest ``embed_context_turns``
+    previous turns and the following turns quoted in the text, each a turn's whole text
+    (unclipped, so that it equals that turn's own part). Folded back-channels are left out:
+    they carry no retrievable fact."""
+    weights = options.composite_weights
+    parts = [
+        EmbeddingPart(text=_turn_text(draft.main), weight=weights.turn),
+        EmbeddingPart(text=_header(draft.main), weight=weights.header),
+    ]
+    context = previous[max(0, len(previous) - options.embed_context_turns) :]
+    if options.embed_context_turns <= 0:
+        context = []
+    for turn in (*context, *following):
+        parts.append(EmbeddingPart(text=_turn_text(turn), weight=weights.context))
+    return parts
 
 
 def _replying(previous: list[TimedMessage], chars: int) -> str:
@@ -233,6 +284,9 @@ def fast_chat_memories(
             "memory_time": resolved[0] if resolved else None,
             "embedding_text": embedding_text if embedding_text != memory else None,
         }
+        if options.embedding_mode == "composite":
+            meta["embedding_text"] = None
+            meta["embedding_parts"] = _parts(draft, previous, following, options)
         items.append(
             TextualMemoryItem(
                 memory=memory, metadata=TreeNodeTextualMemoryMetadata.model_validate(meta)

@@ -15,7 +15,12 @@ from memos.configs.mem_reader import BaseChunkerConfig, SimpleStructMemReaderCon
 from memos.errors import ConfigError, InvalidMemoryInputError
 from memos.mem_reader.base import BaseMemReader, ChatLLM, ReadMode, SceneType
 from memos.mem_reader.chunking import chunk_text, read_document
-from memos.mem_reader.fast import FastChatOptions, fast_chat_memories, fast_doc_memories
+from memos.mem_reader.fast import (
+    CompositeWeights,
+    FastChatOptions,
+    fast_chat_memories,
+    fast_doc_memories,
+)
 from memos.mem_reader.fine import fine_chat_memories, fine_doc_memories
 from memos.mem_reader.messages import validate_conversations
 from memos.memories.textual.item import TextualMemoryItem
@@ -95,6 +100,12 @@ class SimpleStructMemReader(BaseMemReader):
                 context_turns_after=self.config.context_turns_after,
                 embed_context_turns=self.config.embed_context_turns,
                 embed_quote_chars=self.config.embed_quote_chars,
+                embedding_mode=self.config.embedding_mode,
+                composite_weights=CompositeWeights(
+                    turn=self.config.composite_turn_weight,
+                    header=self.config.composite_header_weight,
+                    context=self.config.composite_context_weight,
+                ),
                 backchannel_max_words=self.config.backchannel_max_words,
                 user_id=user_id,
                 session_id=session_id,

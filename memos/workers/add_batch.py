@@ -27,8 +27,9 @@ import redis
 
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import AddEvent
+from memos.memories.textual.composite import embed_items
 from memos.memories.textual.item import TextualMemoryItem
-from memos.memories.textual.tree_nodes import as_tree_metadata, embedding_source
+from memos.memories.textual.tree_nodes import as_tree_metadata
 from memos.workers import memory_handlers as handlers
 from memos.workers.handlers import HandlerContext
 
@@ -148,13 +149,15 @@ def _embed_stage(stage: Sequence[_Member]) -> list[_Member]:
         groups.setdefault(key, (member.text_mem.embedder, []))[1].append(member)
     done: dict[str, _Member] = {}
     for embedder, group in groups.values():
-        texts = [
-            embedding_source(item)
+        pending = [
+            item
             for member in group
             for item in member.items
             if not as_tree_metadata(item.metadata).embedding
         ]
-        vectors = iter(embedder.embed(texts) if texts else [])
+        # One model call over the distinct texts: composite memories (embedding_parts) share
+        # their part vectors within the stage and with the process's recent parts.
+        vectors = iter(embed_items(embedder, pending) if pending else [])
         for member in group:
             items = [_with_embedding(item, vectors) for item in member.items]
             done[member.event.id] = _Member(member.event, member.text_mem, items)

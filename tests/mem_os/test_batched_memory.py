@@ -280,6 +280,51 @@ def test_vectors_come_from_the_shorter_vector_text_in_a_batch_and_alone(
         assert _cosine(meta.embedding, full) < 0.999
 
 
+def test_composite_memories_get_their_combined_vectors_in_a_batch(
+    batch_mos: MOS, rclient: redis.Redis, keys: SchedulerKeys
+) -> None:
+    from memos.memories.textual.composite import PartVectorCache, embed_items
+
+    tenants = _tenants(batch_mos, 2)
+    reader_config = {"embedding_mode": "composite", "composite_header_weight": 0.3}
+    options = {"mem_reader": {"backend": "simple_struct", "config": reader_config}}
+    conversations = [
+        [
+            {"role": "assistant", "content": "Did you repair the old wooden rowing boat?"},
+            {"role": "user", "content": "Yes, I repaired the rowing boat and painted it green."},
+        ],
+        [
+            {"role": "assistant", "content": "How was the trip to Lisbon with your sister?"},
+            {"role": "user", "content": "Lisbon was sunny; my sister loved the custard tarts."},
+        ],
+    ]
+    events = [
+        make_event("add", user_id=u, cube_id=c, session_id="s1",
+                   payload={"messages": messages, "options": options})
+        for (u, c), messages in zip(tenants, conversations, strict=True)
+    ]  # fmt: skip
+    results = _apply(rclient, keys, events)  # one preparation, one model call for both
+    cubes = handlers.cubes_for(add_batch._read_context(rclient, keys))
+    embedder = cubes.get(tenants[0][1]).text_mem.embedder
+    reader = SimpleStructMemReader(SimpleStructMemReaderConfig(**reader_config))
+    for (_, cube), result, messages in zip(tenants, results, conversations, strict=True):
+        assert result.ok
+        read = reader.get_memory(
+            [messages], type="chat", info={"user_id": "u", "session_id": "s1"}, mode="fast"
+        )[0]
+        assert all(item.metadata.embedding_parts for item in read)
+        expected = embed_items(embedder, read, cache=PartVectorCache())
+        text_mem = cubes.get(cube).text_mem
+        for item_id, item, vector in zip(result.result["added_ids"], read, expected, strict=True):
+            stored = text_mem.get(item_id)
+            assert stored.memory == item.memory  # the text the user sees is unchanged
+            assert stored.metadata.embedding_parts is None  # the parts are not stored
+            assert _cosine(stored.metadata.embedding, vector) > 0.9999
+        # The reply's vector is not the vector of its whole text (it is the parts').
+        [full] = embedder.embed([read[1].memory])
+        assert _cosine(text_mem.get(result.result["added_ids"][1]).metadata.embedding, full) < 0.99
+
+
 def _cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
 

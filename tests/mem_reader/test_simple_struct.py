@@ -95,6 +95,67 @@ def test_fast_vector_text_is_the_memory_when_as_much_context_is_embedded() -> No
     assert all(meta(item).embedding_text is None for item in items)
 
 
+def test_fast_composite_mode_lists_turn_header_and_previous_turn_as_parts() -> None:
+    text_items = reader().get_memory([locomo_conversation()], type="chat", info=INFO)[0]
+    items = reader(
+        embedding_mode="composite",
+        composite_turn_weight=1.0,
+        composite_header_weight=0.3,
+        composite_context_weight=0.2,
+    ).get_memory([locomo_conversation()], type="chat", info=INFO)[0]
+    # What the user sees and keyword search reads does not change.
+    assert [i.memory for i in items] == [i.memory for i in text_items]
+    by_id = {s.message_id: i for i in items for s in meta(i).sources}
+    first, group, painted = by_id["D1:1"], by_id["D1:3"], by_id["D1:5"]
+    assert all(meta(i).embedding_text is None for i in items)
+    # The first memory has no previous turn: its turn and its header only.
+    assert [(p.text, p.weight) for p in meta(first).embedding_parts or []] == [
+        ("Hey Mel! Good to see you!", 1.0),
+        ("Caroline said on 8 May 2023", 0.3),
+    ]
+    # Dates resolved in the turn; the previous turn is quoted whole, weighted as context.
+    assert [(p.text, p.weight) for p in meta(group).embedding_parts or []] == [
+        ("I went to a LGBTQ support group yesterday (7 May 2023).", 1.0),
+        ("Caroline said on 8 May 2023", 0.3),
+        ("Hey Caroline! What's up with you?", 0.2),
+    ]
+    # A memory's previous-turn part is the previous memory's own turn part (one vector for
+    # both), and the folded back-channel ("lol ok") is in no part.
+    painted_parts = [p.text for p in meta(painted).embedding_parts or []]
+    assert painted_parts[2] == (meta(group).embedding_parts or [])[0].text
+    assert painted_parts[1] == "Melanie said on 8 May 2023"
+    assert not any("lol" in text for i in items for text in _part_texts(i))
+
+
+def _part_texts(item: Any) -> list[str]:
+    return [p.text for p in meta(item).embedding_parts or []]
+
+
+def test_fast_composite_mode_without_context_turns_or_times() -> None:
+    messages = [
+        {"role": "user", "content": "I adopted a grey cat called Miso."},
+        {"role": "assistant", "content": "Miso is a lovely name for a cat."},
+    ]
+    items = reader(embedding_mode="composite", embed_context_turns=0).get_memory(
+        [messages], type="chat", info=INFO
+    )[0]
+    assert [_part_texts(i) for i in items] == [
+        ["I adopted a grey cat called Miso.", "The user said"],
+        ["Miso is a lovely name for a cat.", "assistant said"],
+    ]
+
+
+def test_fast_text_mode_is_the_default_and_emits_no_parts() -> None:
+    assert SimpleStructMemReaderConfig().embedding_mode == "text"
+    items = reader().get_memory([locomo_conversation()], type="chat", info=INFO)[0]
+    assert all(meta(i).embedding_parts is None for i in items)
+
+
+def test_composite_weights_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="composite_header_weight"):
+        SimpleStructMemReaderConfig(composite_header_weight=0.0)
+
+
 def test_fast_every_message_id_is_cited_once_and_backchannels_fold() -> None:
     items = reader().get_memory([locomo_conversation()], info=INFO)[0]
     cited = [s.message_id for i in items for s in meta(i).sources]

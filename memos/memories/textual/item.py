@@ -39,6 +39,23 @@ def validate_memory_text(text: Any) -> str:
     return text
 
 
+class EmbeddingPart(BaseModel):
+    """One part of a composite vector: a text and the weight of its unit vector in the sum
+    (see :mod:`memos.memories.textual.composite`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    weight: float = Field(gt=0.0)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a part's text must not be blank (it is embedded)")
+        return value
+
+
 class SourceMessage(BaseModel):
     """Where a memory came from: one chat message or document chunk."""
 
@@ -89,6 +106,9 @@ class TreeNodeTextualMemoryMetadata(TextualMemoryMetadata):
     # The text the vector is computed from when it is not ``memory`` (the fast reader quotes
     # less context there); None: ``memory``. Used when embedding, never stored.
     embedding_text: str | None = None
+    # Or the weighted parts it is combined from (the fast reader's ``composite`` mode): the
+    # vector is normalize(sum w * normalize(v(text))). Used when embedding, never stored.
+    embedding_parts: list[EmbeddingPart] | None = None
     usage: list[str] = Field(default_factory=list)
     created_at: str = Field(default_factory=utc_now_iso)
     valid_at: str | None = None

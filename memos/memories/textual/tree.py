@@ -29,6 +29,7 @@ from memos.errors import (
 )
 from memos.graph_dbs import CubeGraph, GraphStore, NodeFilter
 from memos.memories.textual.base import BaseTextMemory, MemoryInput
+from memos.memories.textual.composite import embed_items
 from memos.memories.textual.entity_graph import entity_write
 from memos.memories.textual.item import MEMORY_TYPES, TextualMemoryItem, utc_now_iso
 from memos.memories.textual.step_timer import StepTimer
@@ -36,7 +37,6 @@ from memos.memories.textual.tree_dump import DUMP_FORMAT, DUMP_VERSION, DumpFile
 from memos.memories.textual.tree_nodes import (
     as_tree_metadata,
     coerce_item,
-    embedding_source,
     item_to_props,
     props_to_item,
     to_epoch_s,
@@ -130,8 +130,8 @@ class TreeTextMemory(BaseTextMemory):
         missing = [
             i for i, item in enumerate(items) if not as_tree_metadata(item.metadata).embedding
         ]
-        texts = [embedding_source(items[i]) for i in missing]
-        vectors = self.embedder.embed(texts) if missing else []
+        # Composite items (embedding_parts) share part vectors; others embed their text.
+        vectors = embed_items(self.embedder, [items[i] for i in missing]) if missing else []
         out = list(items)
         for index, vector in zip(missing, vectors, strict=True):
             meta = as_tree_metadata(out[index].metadata).model_copy(update={"embedding": vector})

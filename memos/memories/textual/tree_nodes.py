@@ -55,7 +55,7 @@ INTERNAL_PROPS: frozenset[str] = frozenset(
 )
 # Metadata keys never persisted: a search score belongs to one result, not to the memory, and
 # the text a vector was computed from matters only when it is computed.
-TRANSIENT_FIELDS: frozenset[str] = frozenset({"relativity", "embedding_text"})
+TRANSIENT_FIELDS: frozenset[str] = frozenset({"relativity", "embedding_text", "embedding_parts"})
 #: ``metadata.type`` of the summary nodes reorganisation's hierarchy phase writes.
 TOPIC_TYPE = "topic"
 
