@@ -103,7 +103,7 @@ class SimpleStructMemReaderConfig(BaseMemReaderConfig):
         "computed from",
     )
     embedding_mode: Literal["text", "composite"] = Field(
-        default="text",
+        default="composite",
         description="fast mode: how a memory's vector is made. text: embed one text (the "
         "turn with its header and a clipped quote of the previous turn); composite: embed the "
         "turn, its header and the previous turn(s) as parts (each distinct part once per call, "
@@ -113,7 +113,7 @@ class SimpleStructMemReaderConfig(BaseMemReaderConfig):
         default=1.0, gt=0.0, description="composite mode: weight of the turn's own text"
     )
     composite_header_weight: float = Field(
-        default=0.5,
+        default=0.7,
         gt=0.0,
         description="composite mode: weight of the header ('<speaker> said on <date>')",
     )

@@ -77,8 +77,9 @@ _USER_ROLES = frozenset({"user", "human"})
 class CompositeWeights:
     """Weights of a composite vector's parts (``embedding_mode="composite"``)."""
 
+    # Chosen on LoCoMo conversations 1-5 (BENCHMARKS.md, "Composite vectors").
     turn: float = 1.0
-    header: float = 0.5
+    header: float = 0.7
     context: float = 0.35
 
 
@@ -95,7 +96,7 @@ class FastChatOptions:
     # "text": the vector embeds one text; "composite": it combines the vectors of the turn,
     # a header and the context turns (memos.memories.textual.composite), about one raw
     # turn's embedding per memory since headers and turns are shared between memories.
-    embedding_mode: Literal["text", "composite"] = "text"
+    embedding_mode: Literal["text", "composite"] = "composite"
     composite_weights: CompositeWeights = field(default_factory=CompositeWeights)
     backchannel_max_words: int = 2
     user_id: str | None = None
