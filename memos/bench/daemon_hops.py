@@ -30,19 +30,13 @@ HOPS = (
 
 def profile(mos: Any, cube_id: str, queries: list[str], top_k: int) -> dict[str, Any]:
     """Median of every hop over ``queries`` (a search of ``cube_id`` each); milliseconds."""
-    from memos.mem_scheduler.events import make_event
-
     samples: dict[str, list[float]] = {name: [] for name, _, _ in HOPS}
     totals: list[float] = []
     user = mos.user_id
     for query in queries:
         called = time.time()
-        # The facade's own steps before publishing (as MOS.search does them).
-        mos._user(user)
-        cubes = mos._search_scope(user, [cube_id])
-        payload = {"query": query, "top_k": top_k, "install_cube_ids": cubes,
-                   "options": mos._query_options()}  # fmt: skip
-        event = make_event("query", user_id=user, cube_id=cube_id, payload=payload)
+        # The facade's own steps before publishing: MOS.search's very code.
+        event = mos._search_event(query, user, [cube_id], top_k)
         published = time.time()
         result = mos.transport.publish_and_wait(event, mos.config.event_timeout_s)
         seen = time.time()
