@@ -377,6 +377,10 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
         if use_text and cube.text_mem is not None:
             with timed_step(ctx, "search"):
                 found = _search_text(ctx, cube, payload.query, top_k)
+            # The search's own steps (embedding, recall legs, fetch) as the tree memory timed
+            # them, so the hop profile can set the worker's search against the direct one.
+            for step, ms in getattr(cube.text_mem, "last_search_steps", {}).items():
+                ctx.steps[f"search.{step}"] = ctx.steps.get(f"search.{step}", 0.0) + ms
             with timed_step(ctx, "hits"):
                 hits = [_hit_dict(i) for i in found]
             text_results.append({"cube_id": cube_id, "memories": hits})
