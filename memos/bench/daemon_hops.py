@@ -16,6 +16,9 @@ from typing import Any
 
 from memos.bench.common import print_table
 
+#: Trace keys of the worker's own steps (``ms:<step>``: milliseconds, not stamps).
+STEP_PREFIX = "ms:"
+
 #: (hop, from stamp, to stamp), in the order an event passes them.
 HOPS = (
     ("facade: access check + publish", "called", "published"),
@@ -30,19 +33,14 @@ HOPS = (
 
 def profile(mos: Any, cube_id: str, queries: list[str], top_k: int) -> dict[str, Any]:
     """Median of every hop over ``queries`` (a search of ``cube_id`` each); milliseconds."""
-    from memos.mem_scheduler.events import make_event
-
     samples: dict[str, list[float]] = {name: [] for name, _, _ in HOPS}
+    steps: dict[str, list[float]] = {}
     totals: list[float] = []
     user = mos.user_id
     for query in queries:
         called = time.time()
-        # The facade's own steps before publishing (as MOS.search does them).
-        mos._user(user)
-        cubes = mos._search_scope(user, [cube_id])
-        payload = {"query": query, "top_k": top_k, "install_cube_ids": cubes,
-                   "options": mos._query_options()}  # fmt: skip
-        event = make_event("query", user_id=user, cube_id=cube_id, payload=payload)
+        # The facade's own steps before publishing: MOS.search's very code.
+        event = mos._search_event(query, user, [cube_id], top_k)
         published = time.time()
         result = mos.transport.publish_and_wait(event, mos.config.event_timeout_s)
         seen = time.time()
@@ -53,6 +51,9 @@ def profile(mos: Any, cube_id: str, queries: list[str], top_k: int) -> dict[str,
             continue
         for name, start, end in HOPS:
             samples[name].append((stamps[end] - stamps[start]) * 1000)
+        for key, value in result.trace.items():
+            if key.startswith(STEP_PREFIX):
+                steps.setdefault(key[len(STEP_PREFIX) :], []).append(value)
         totals.append((seen - called) * 1000)
     hops = {name: round(statistics.median(v), 2) if v else None for name, v in samples.items()}
     handler = hops["handler (the search itself)"] or 0.0
@@ -60,6 +61,8 @@ def profile(mos: Any, cube_id: str, queries: list[str], top_k: int) -> dict[str,
     return {
         "queries": len(totals),
         "hops_p50_ms": hops,
+        # The worker's own steps inside and right after the handler (``ms:<step>`` stamps).
+        "steps_p50_ms": {k: round(statistics.median(v), 2) for k, v in sorted(steps.items())},
         "total_p50_ms": total,
         "overhead_p50_ms": round(total - handler, 2) if total is not None else None,
     }
@@ -73,6 +76,11 @@ def report(by_size: dict[str, dict[str, Any]]) -> None:
     rows: list[list[Any]] = []
     for name, _, _ in HOPS:
         rows.append([name, *(by_size[s]["hops_p50_ms"][name] for s in sizes)])
+        if name.startswith("handler"):
+            names = sorted({k for s in sizes for k in by_size[s].get("steps_p50_ms", {})})
+            for step in names:
+                cells = (by_size[s].get("steps_p50_ms", {}).get(step) for s in sizes)
+                rows.append([f"  step: {step}", *cells])
     rows.append(["total (call -> result)", *(by_size[s]["total_p50_ms"] for s in sizes)])
     rows.append(["overhead (total - handler)", *(by_size[s]["overhead_p50_ms"] for s in sizes)])
     print_table(

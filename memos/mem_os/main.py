@@ -33,7 +33,7 @@ from memos.mem_cube.general import GeneralMemCube
 from memos.mem_os import registry as registry_module
 from memos.mem_os.cube_handle import CubeHandles
 from memos.mem_os.registry import CubeRecord, Registry, UserRole, check_cube_id
-from memos.mem_scheduler.events import EventResult, make_event
+from memos.mem_scheduler.events import Event, EventResult, make_event
 from memos.mem_scheduler.transport import EventTransport, RedisEventTransport
 from memos.messages import drop_empty_turns, parse_messages
 
@@ -124,6 +124,27 @@ class MOS:
         self.registry.check_access(user_id, cube_id)
         return cube_id
 
+    def _user_cube(self, user_id: str | None, mem_cube_id: str | None) -> tuple[str, str]:
+        """:meth:`_user` and :meth:`_cube` together: one registry round trip where it can.
+
+        The user's existence and their access to the cube are read in one pipeline
+        (``require_user``); the errors and their order are :meth:`_user`'s, then
+        :meth:`_cube`'s. A path alias is resolved after the user check, as before.
+        """
+        user = user_id or self.user_id
+        if mem_cube_id is None:
+            cubes = self.registry.accessible_cubes(user, require_user=True)
+            if not cubes:
+                raise MemoryOperationError(
+                    f"user {user!r} has no cube; register_mem_cube one first"
+                )
+            return user, cubes[0]
+        if not is_valid_cube_id(mem_cube_id):
+            self.registry.require_user(user)
+            return user, self._cube(user, mem_cube_id)
+        self.registry.check_access_all(user, [mem_cube_id], require_user=True)
+        return user, mem_cube_id
+
     def _resolve(self, mem_cube_id: str) -> str:
         """A cube id as given, or the id registered for a MemOS-style path alias; checked."""
         cube_id = mem_cube_id
@@ -149,8 +170,12 @@ class MOS:
             payload=payload,
             idempotency_key=idempotency_key,
         )
+        return self._send_event(event)
+
+    def _send_event(self, event: Event) -> Any:
+        """Publish ``event``, wait for its result and return the value (or raise its error)."""
         result = self.transport.publish_and_wait(event, self.config.event_timeout_s)
-        return _unwrap(result, user_id, cube_id)
+        return _unwrap(result, event.user_id, event.cube_id)
 
     def _op(self, op: str, user_id: str, cube_id: str, **args: JsonValue) -> Any:
         """Run a management operation on a worker (a ``manage`` event) and return its result."""
@@ -279,8 +304,7 @@ class MOS:
 
     def unregister_mem_cube(self, mem_cube_id: str, user_id: str | None = None) -> None:
         """Drop a cube's memories and forget it; only its owner may."""
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         if self.registry.require_cube(cube_id).owner_id != user:
             raise AccessDeniedError(user, cube_id)
         self._op("drop", user, cube_id)
@@ -314,8 +338,7 @@ class MOS:
         failed mid-way (a timeout, the bus restarting) calls again with the same key, and the add
         has exactly one effect; the retry returns the same ids. Without it every call is a new add.
         """
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         turns = _turns_to_store(messages, has_other=bool(memory_content or doc_path))
         payload: dict[str, Any] = {
             "messages": turns,
@@ -346,8 +369,7 @@ class MOS:
             AccessDeniedError: the user may not use the cube; MemoryOperationError: the cube's
             textual memory is not a tree.
         """
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         payload: dict[str, Any] = {
             "reason": "manual",
             "options": {"config": self.config.reorganize.config.model_dump(mode="json")},
@@ -363,15 +385,54 @@ class MOS:
         )
         return {"event_id": self.transport.publish(event), "cube_id": cube_id}
 
-    def _search_scope(self, user: str, install_cube_ids: list[str] | None) -> list[str]:
+    def _search_scope(
+        self, user: str, install_cube_ids: list[str] | None, *, require_user: bool = False
+    ) -> list[str]:
+        """The cubes a search reads, access checked; ``require_user`` checks the user too.
+
+        Checking the user in the same pipeline as the cubes saves a registry round trip on
+        every search; the errors and their order stay those of :meth:`_user` then this.
+        """
         if install_cube_ids is None:
-            cubes = self.registry.accessible_cubes(user)
+            cubes = self.registry.accessible_cubes(user, require_user=require_user)
         else:
+            if require_user and not all(is_valid_cube_id(c) for c in install_cube_ids):
+                # An alias is resolved with a read of its own; the user is checked before it.
+                self.registry.require_user(user)
+                require_user = False
             cubes = [self._resolve(c) for c in install_cube_ids]
-            self.registry.check_access_all(user, cubes)  # one round trip for all of them
+            # One round trip for all of them (and the user).
+            self.registry.check_access_all(user, cubes, require_user=require_user)
         if not cubes:
             raise MemoryOperationError(f"user {user!r} has no cube; register_mem_cube one first")
         return cubes
+
+    def _search_event(
+        self,
+        query: str,
+        user_id: str | None,
+        install_cube_ids: list[str] | None,
+        top_k: int | None,
+    ) -> Event:
+        """The query event of :meth:`search`, after the facade's checks (one registry read).
+
+        Separate so that ``bench search-latency``'s hop profile times exactly these steps.
+        """
+        user = user_id or self.user_id
+        cubes = self._search_scope(user, install_cube_ids, require_user=True)
+        payload = {
+            "query": query,
+            "top_k": top_k or self.config.top_k,
+            "install_cube_ids": cubes,
+            "options": self._query_options(),
+        }
+        return make_event(
+            "query",
+            user_id=user,
+            cube_id=cubes[0],
+            session_id=self.session_id,
+            payload=payload,
+        )
 
     def search(
         self,
@@ -381,21 +442,14 @@ class MOS:
         top_k: int | None = None,
     ) -> dict[str, Any]:
         """Search the user's cubes: ``{"text_mem": [{"cube_id", "memories"}], "act_mem", ...}``."""
-        user = self._user(user_id)
-        cubes = self._search_scope(user, install_cube_ids)
-        payload = {
-            "query": query,
-            "top_k": top_k or self.config.top_k,
-            "install_cube_ids": cubes,
-            "options": self._query_options(),
-        }
-        result = self._send("query", user, cubes[0], payload)
+        event = self._search_event(query, user_id, install_cube_ids, top_k)
+        result = self._send_event(event)
         return {key: result[key] for key in ("text_mem", "act_mem", "para_mem")}
 
     def chat(self, query: str, user_id: str | None = None) -> str:
         """Answer with the chat model on a worker, from the user's memories and recent history."""
-        user = self._user(user_id)
-        cubes = self._search_scope(user, None)
+        user = user_id or self.user_id
+        cubes = self._search_scope(user, None, require_user=True)
         history = self.chat_history.setdefault(user, [])
         options = {
             **self._query_options(),
@@ -422,8 +476,7 @@ class MOS:
 
     def get(self, mem_cube_id: str, memory_id: str, user_id: str | None = None) -> dict[str, Any]:
         """One textual memory as a plain dict."""
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         return dict(self._op("get", user, cube_id, memory_id=memory_id))
 
     def inspect(self, mem_cube_id: str, view: str, user_id: str | None = None, **args: Any) -> Any:
@@ -432,8 +485,7 @@ class MOS:
         ``view`` is ``counts``, ``page``, ``memory``, ``graph`` or ``search`` (the worker's
         ``inspect_<view>`` operation; see :mod:`memos.memories.textual.inspection`).
         """
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         return self._op(f"inspect_{view}", user, cube_id, **args)
 
     def get_all(self, mem_cube_id: str | None = None, user_id: str | None = None) -> dict[str, Any]:
@@ -451,8 +503,7 @@ class MOS:
         self, mem_cube_id: str, memory_id: str, text_memory_item: Any, user_id: str | None = None
     ) -> None:
         """Replace a textual memory's text and/or metadata."""
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         memory = (
             text_memory_item.to_dict()
             if hasattr(text_memory_item, "to_dict")
@@ -464,8 +515,7 @@ class MOS:
         self, mem_cube_id: str, memory_id: str | list[str], user_id: str | None = None
     ) -> None:
         """Delete one memory (or several)."""
-        user = self._user(user_id)
-        cube_id = self._cube(user, mem_cube_id)
+        user, cube_id = self._user_cube(user_id, mem_cube_id)
         ids: list[JsonValue] = [memory_id] if isinstance(memory_id, str) else list(memory_id)
         self._op("delete", user, cube_id, memory_ids=ids)
 

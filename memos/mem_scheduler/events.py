@@ -277,7 +277,8 @@ class EventResult(_Model):
     #: ``read`` (the daemon took it from the stream), ``sent`` (handed to Celery),
     #: ``worker_start``, ``handler_start``, ``handler_end``. What ``bench search-latency``
     #: profiles the hops with; None where nobody stamped it (inline execution); a replay
-    #: carries the first delivery's.
+    #: carries the first delivery's. Keys ``ms:<step>`` are not stamps but the milliseconds of
+    #: the handler's own steps (``memos.workers.handlers.timed_step``).
     trace: dict[str, float] | None = None
 
     @classmethod

@@ -65,8 +65,8 @@ def prepare_adds(
     for event in events:
         try:
             # Checked here too: a batch writes to the graph before the handler runs.
-            registry.check_access(event.user_id, event.cube_id)
-            cube = cubes.get(event.cube_id)
+            known = registry.check_access_versions(event.user_id, [event.cube_id])[0]
+            cube = cubes.get(event.cube_id, known=known)
             text_mem = cube.text_mem
             if text_mem is None or not handlers._is_tree(cube):
                 continue

@@ -73,9 +73,21 @@ def pending_events(client: redis.Redis, keys: SchedulerKeys, events: Sequence[An
     return [event for event, marker in zip(events, done, strict=True) if marker is None]
 
 
+def _worth_preparing(events: Sequence[Any]) -> bool:
+    """True when some event type with a preparer has two or more events in ``events``."""
+    seen: dict[str, int] = {}
+    for event in events:
+        seen[event.type] = seen.get(event.type, 0) + 1
+    return any(n >= 2 and find_preparer(t) is not None for t, n in seen.items())
+
+
 def prepare(client: redis.Redis, keys: SchedulerKeys, events: Sequence[Any]) -> dict[str, Any]:
     """Run each event type's preparer on the batch's not-yet-done events; {} when it fails."""
     prepared: dict[str, Any] = {}
+    if not _worth_preparing(events):
+        # Nothing would be prepared together (a lone event of each type, or no preparer):
+        # skip the done markers' read; each event's apply_once reads its own marker anyway.
+        return prepared
     by_type: dict[str, list[Any]] = {}
     for event in pending_events(client, keys, events):
         by_type.setdefault(event.type, []).append(event)

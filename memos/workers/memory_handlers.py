@@ -37,7 +37,7 @@ from memos.errors import EventValidationError, InvalidMemoryInputError, MemoryOp
 from memos.mem_cube.general import GeneralMemCube
 from memos.mem_cube.managed import ManagedCubes, counts, require_slot
 from memos.mem_os.prompts import ChatContext, chat_messages
-from memos.mem_os.registry import Registry
+from memos.mem_os.registry import CubeRecord, Registry
 from memos.mem_scheduler.events import (
     AddEvent,
     AnswerEvent,
@@ -50,7 +50,7 @@ from memos.mem_scheduler.events import (
 from memos.memories.textual import inspection
 from memos.memories.textual.item import TextualMemoryItem
 from memos.workers import memory_reorganize as reorganize_jobs
-from memos.workers.handlers import Handler, HandlerContext, register_handler
+from memos.workers.handlers import Handler, HandlerContext, register_handler, timed_step
 
 logger = logging.getLogger(__name__)
 
@@ -230,9 +230,10 @@ class StoredAdd:
 
 def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
     """Extract memories from messages / a document / plain content and store them in the cube."""
-    registry_for(ctx).check_access(event.user_id, event.cube_id)
+    # Access and the cube's version in one round trip (the cube object is then current).
+    known = registry_for(ctx).check_access_versions(event.user_id, [event.cube_id])[0]
     cubes = cubes_for(ctx)
-    cube = cubes.get(event.cube_id)
+    cube = cubes.get(event.cube_id, known=known)
     text_mem = require_slot(cube, "text_mem")
     if _is_tree(cube):
         prepared = ctx.prepared
@@ -270,14 +271,20 @@ def _general_has(text_mem: Any, memory_id: str) -> bool:
 # -- query ----------------------------------------------------------------------------------
 
 
-def _search_cubes(event: QueryEvent, ctx: HandlerContext) -> list[str]:
-    """The cubes a query reads, after checking the user may read each and its own cube."""
+def _search_cubes(
+    event: QueryEvent, ctx: HandlerContext
+) -> tuple[list[str], dict[str, tuple[CubeRecord, int]]]:
+    """The cubes a query reads, after checking the user may read each and its own cube.
+
+    Also returns each checked cube's record and version, read in the same round trip as the
+    access check, for :meth:`ManagedCubes.get`'s ``known`` (no second read per cube).
+    """
     registry = registry_for(ctx)
     wanted = event.payload.install_cube_ids
     cube_ids = list(wanted) if wanted else registry.accessible_cubes(event.user_id)
     checked = cube_ids if event.cube_id in cube_ids else [event.cube_id, *cube_ids]
-    registry.check_access_all(event.user_id, checked)
-    return cube_ids
+    found = registry.check_access_versions(event.user_id, checked)
+    return cube_ids, dict(zip(checked, found, strict=True))
 
 
 def _hit_dict(item: TextualMemoryItem) -> dict[str, Any]:
@@ -287,9 +294,11 @@ def _hit_dict(item: TextualMemoryItem) -> dict[str, Any]:
     is serialised and parsed several times on its way (done marker, stored result, reply list,
     the daemon's notification); no caller of search reads it.
     """
-    data = item.to_dict()
+    # Left out of the dump itself (not dumped and then dropped); the key stays, as None, so
+    # a hit keeps the shape of ``to_dict()``.
+    data = item.model_dump(mode="json", exclude={"metadata": {"embedding"}})
     meta = data.get("metadata")
-    if isinstance(meta, dict) and meta.get("embedding") is not None:
+    if isinstance(meta, dict) and "embedding" in type(item.metadata).model_fields:
         meta["embedding"] = None
     return data
 
@@ -355,17 +364,26 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     top_k = payload.top_k or int(options.get("top_k", DEFAULT_TOP_K))
     capacity = int(options.get("working_memory_capacity", DEFAULT_WORKING_MEMORY_CAPACITY))
     use_text = bool(options.get("enable_textual_memory", True))
-    search_cubes = _search_cubes(event, ctx)  # checks event.cube_id too
+    with timed_step(ctx, "access"):
+        search_cubes, known = _search_cubes(event, ctx)  # checks event.cube_id too
     cubes = cubes_for(ctx)
     text_results: list[dict[str, Any]] = []
     act_results: list[dict[str, Any]] = []
     retrieved: list[str] = []
     kv_cube: GeneralMemCube | None = None
     for cube_id in search_cubes:
-        cube = cubes.get(cube_id)
+        with timed_step(ctx, "cube"):
+            cube = cubes.get(cube_id, known=known[cube_id])
         if use_text and cube.text_mem is not None:
-            found = _search_text(ctx, cube, payload.query, top_k)
-            text_results.append({"cube_id": cube_id, "memories": [_hit_dict(i) for i in found]})
+            with timed_step(ctx, "search"):
+                found = _search_text(ctx, cube, payload.query, top_k)
+            # The search's own steps (embedding, recall legs, fetch) as the tree memory timed
+            # them, so the hop profile can set the worker's search against the direct one.
+            for step, ms in getattr(cube.text_mem, "last_search_steps", {}).items():
+                ctx.steps[f"search.{step}"] = ctx.steps.get(f"search.{step}", 0.0) + ms
+            with timed_step(ctx, "hits"):
+                hits = [_hit_dict(i) for i in found]
+            text_results.append({"cube_id": cube_id, "memories": hits})
             retrieved.extend(i.memory for i in found)
             if _is_tree(cube):
                 promoted = [

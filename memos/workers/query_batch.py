@@ -58,11 +58,11 @@ def prepare_queries(
         if not bool(options.get("enable_textual_memory", True)):
             continue
         try:
-            cube_ids = handlers._search_cubes(event, ctx)
-            text_mems = [cubes.get(c).text_mem for c in cube_ids]
+            cube_ids, known = handlers._search_cubes(event, ctx)
+            held = [cubes.get(c, known=known[c]) for c in cube_ids]
             chosen = [
-                m for c, m in zip(cube_ids, text_mems, strict=True)
-                if m is not None and handlers._is_tree(cubes.get(c))
+                cube.text_mem for cube in held
+                if cube.text_mem is not None and handlers._is_tree(cube)
             ]  # fmt: skip
         except Exception as exc:
             logger.info("query %s is searched on its own: reading it failed (%s)", event.id, exc)

@@ -11,6 +11,7 @@ import redis
 from memos.configs.mem_os import MOSConfig
 from memos.errors import AccessDeniedError, ConfigError, EventTimeoutError, MemoryNotFoundError
 from memos.mem_os.main import MOS
+from memos.mem_os.registry import UnknownUserError
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import make_event
 from memos.mem_scheduler.transport import InMemoryEventTransport
@@ -151,3 +152,55 @@ def test_timeout_raises_and_event_stays_tracked(
         facade.register_mem_cube(str(general_cube_dir(tmp_path, "slow", [])))
     assert silent.published[-1].id == info.value.event_id
     assert facade.registry.get_cube("slow") is None  # a failed registration is rolled back
+
+
+def test_search_reads_the_registry_once_in_the_facade_and_once_in_the_worker(
+    mos: MOS, tmp_path: Path, rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Facade: user + access in one pipeline; worker: access + cube version in one pipeline,
+    and the cube it holds is reused without another read; then the handler's one commit."""
+    mos.register_mem_cube(str(general_cube_dir(tmp_path, "once", ["I like tea."])))
+    mos.search("tea?", install_cube_ids=["once"], top_k=1)  # the worker loads the cube
+    sent: list[str] = []
+    execute = redis.client.Pipeline.execute
+
+    def counted(pipe: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
+        sent.append("pipeline")
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    monkeypatch.setattr(rclient, "execute_command", lambda *a, **k: pytest.fail(f"{a}"))
+    hits = mos.search("tea?", install_cube_ids=["once"], top_k=1)
+    assert hits["text_mem"][0]["memories"][0]["memory"] == "I like tea."
+    assert sent == ["pipeline"] * 3  # facade check, worker check, the handler's commit
+    monkeypatch.undo()
+    with pytest.raises(UnknownUserError):
+        mos.search("tea?", user_id="nobody", install_cube_ids=["once"])
+    with pytest.raises(UnknownUserError):
+        mos.search("tea?", user_id="nobody")
+    with pytest.raises(UnknownUserError):
+        mos.add(memory_content="x", mem_cube_id="once", user_id="nobody")
+    with pytest.raises(UnknownUserError):
+        mos.search("tea?", user_id="nobody", install_cube_ids=["not a valid id"])
+
+
+def test_a_cube_changed_elsewhere_is_reloaded_with_the_version_read_with_access(
+    mos: MOS, tmp_path: Path, rclient: redis.Redis, keys: SchedulerKeys
+) -> None:
+    """The worker's version now comes with the access check: a bump by another process
+    still makes it reload the cube (never served stale)."""
+    from memos.workers import memory_handlers
+
+    mos.register_mem_cube(str(general_cube_dir(tmp_path, "fresh", ["first fact"])))
+    mos.search("fact", install_cube_ids=["fresh"], top_k=1)
+    handler_ctx = memory_handlers.HandlerContext(
+        redis=rclient, tx=rclient.pipeline(), keys=keys, attempt=0
+    )
+    cubes = memory_handlers.cubes_for(handler_ctx)
+    held = cubes.get("fresh")
+    registry = memory_handlers.registry_for(handler_ctx)
+    known = registry.check_access_versions("alice", ["fresh"])[0]
+    assert cubes.get("fresh", known=known) is held
+    registry.bump_version("fresh")
+    known = registry.check_access_versions("alice", ["fresh"])[0]
+    assert cubes.get("fresh", known=known) is not held

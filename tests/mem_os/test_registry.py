@@ -120,3 +120,45 @@ def test_access_to_several_cubes_and_a_cube_with_its_version_in_one_round_trip(
         reg.check_access_all("alice", ["missing", "b1"])
     with pytest.raises(UnknownCubeError):
         reg.cube_with_version("missing")
+
+
+def test_user_with_access_and_access_with_versions_in_one_round_trip(
+    rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The facade's "user exists + may use these cubes" and the worker's "may use + which
+    version" are one pipeline each (no separate HGET of the user, no second read per cube)."""
+    reg = Registry(rclient, prefix=keys.prefix)
+    for user in ("alice", "bob"):
+        reg.create_user(user)
+    reg.add_cube(record("a1", "alice"))
+    reg.add_cube(record("b1", "bob"))
+    reg.share("b1", "bob", "alice")
+    v_a1, v_b1 = reg.bump_version("a1"), reg.cube_version("b1")
+    sent: list[int] = []
+    execute = redis.client.Pipeline.execute
+
+    def counted(pipe: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    monkeypatch.setattr(rclient, "execute_command", lambda *a, **k: pytest.fail(f"{a}"))
+    owners = [r.owner_id for r in reg.check_access_all("alice", ["a1", "b1"], require_user=True)]
+    assert owners == ["alice", "bob"] and sent == [1]
+    found = reg.check_access_versions("alice", ["b1", "a1"])
+    assert [(r.cube_id, v) for r, v in found] == [("b1", v_b1), ("a1", v_a1)] and sent == [1, 1]
+    assert reg.accessible_cubes("alice", require_user=True) == ["a1", "b1"] and len(sent) == 3
+    assert reg.check_access_all("alice", [], require_user=True) == [] and len(sent) == 4
+    # The user is checked first, as require_user then check_access did it.
+    with pytest.raises(UnknownUserError):
+        reg.check_access_all("nobody", ["missing"], require_user=True)
+    with pytest.raises(UnknownUserError):
+        reg.check_access_all("nobody", [], require_user=True)
+    with pytest.raises(UnknownUserError):
+        reg.accessible_cubes("nobody", require_user=True)
+    with pytest.raises(AccessDeniedError):
+        reg.check_access_all("bob", ["b1", "a1"], require_user=True)
+    with pytest.raises(UnknownCubeError):
+        reg.check_access_versions("alice", ["a1", "missing"])
+    with pytest.raises(AccessDeniedError):
+        reg.check_access_versions("bob", ["a1"])

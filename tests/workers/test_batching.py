@@ -341,3 +341,33 @@ def test_add_batches_shrink_while_searches_wait_or_run(worker_config) -> None:
     finally:
         executor.close()
         client.close()
+
+
+def test_a_batch_with_nothing_to_prepare_together_reads_no_done_markers(
+    worker_config, registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone add (and a lone event of each type) is prepared by nobody: the batch skips the
+    MGET of the done markers, and the event still applies once."""
+    config = worker_config()
+    app = create_app(config)
+    calls: list[list[str]] = []
+    _install(calls)
+    notify = config.keys.notify("test")
+    read: list[Any] = []
+    real_mget = redis.Redis.mget
+
+    def counted(self: redis.Redis, *args: Any, **kwargs: Any) -> Any:
+        read.append(args)
+        return real_mget(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "mget", counted)
+    (event,) = _adds(("u1", "lone", {}))
+    outcomes = _run_batch(app, [event], ["t1"], notify)
+    assert read == [] and calls == []
+    assert outcomes[0]["result"]["ok"] and outcomes[0]["result"]["result"]["prepared"] is None
+    client = redis.Redis.from_url(config.redis_url, decode_responses=True)
+    assert _effects(client, config.prefix, "lone") == [event.key]
+    # Two adds are prepared together, after one read of their markers.
+    _run_batch(app, _adds(("u1", "p1", {}), ("u2", "p2", {})), ["t2", "t3"], notify)
+    assert calls == [["p1", "p2"]] and len(read) == 1
+    client.close()
