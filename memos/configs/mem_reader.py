@@ -118,7 +118,9 @@ class SimpleStructMemReaderConfig(BaseMemReaderConfig):
         description="composite mode: weight of the header ('<speaker> said on <date>')",
     )
     composite_context_weight: float = Field(
-        default=0.35,
+        # Header 0.5 and context 0.2 had the best R@10 on LoCoMo conversations 1-5 of the grid
+        # header 0.3/0.5 x context 0.2/0.35/0.5 (BENCHMARKS.md, "Composite vectors").
+        default=0.2,
         gt=0.0,
         description="composite mode: weight of each quoted context turn (the embed_context_turns "
         "previous turns and the context_turns_after following ones)",

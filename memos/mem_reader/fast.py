@@ -79,7 +79,7 @@ class CompositeWeights:
 
     turn: float = 1.0
     header: float = 0.5
-    context: float = 0.35
+    context: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
