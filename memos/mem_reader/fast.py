@@ -95,7 +95,7 @@ class FastChatOptions:
     # "text": the vector embeds one text; "composite": it combines the vectors of the turn,
     # a header and the context turns (memos.memories.textual.composite), about one raw
     # turn's embedding per memory since headers and turns are shared between memories.
-    embedding_mode: Literal["text", "composite"] = "text"
+    embedding_mode: Literal["text", "composite"] = "composite"
     composite_weights: CompositeWeights = field(default_factory=CompositeWeights)
     backchannel_max_words: int = 2
     user_id: str | None = None

@@ -252,16 +252,19 @@ def test_vectors_come_from_the_shorter_vector_text_in_a_batch_and_alone(
         {"role": "assistant", "content": question},
         {"role": "user", "content": "Yes, I repaired the rowing boat and painted it green."},
     ]
+    # The reader's text mode (composite is the default, tested below).
+    options = {"mem_reader": {"backend": "simple_struct", "config": {"embedding_mode": "text"}}}
     events = [
-        make_event("add", user_id=u, cube_id=c, session_id="s1", payload={"messages": messages})
+        make_event("add", user_id=u, cube_id=c, session_id="s1",
+                   payload={"messages": messages, "options": options})
         for u, c in tenants
-    ]
+    ]  # fmt: skip
     together = _apply(rclient, keys, events[:1])[0]  # through the batch preparer
     alone = apply_once(
         rclient, keys, events[1], get_handler("add"), token=uuid.uuid4().hex, notify_key=None,
         result_ttl_s=60, idempotency_ttl_s=600, prepared=None,
     ).result  # fmt: skip
-    read = SimpleStructMemReader(SimpleStructMemReaderConfig()).get_memory(
+    read = SimpleStructMemReader(SimpleStructMemReaderConfig(embedding_mode="text")).get_memory(
         [messages], type="chat", info={"user_id": "u", "session_id": "s1"}, mode="fast"
     )[0][1]
     vector_text = read.metadata.embedding_text

@@ -71,7 +71,7 @@ def test_fast_names_speaker_and_resolves_dates() -> None:
 
 
 def test_fast_vector_text_quotes_only_the_nearest_turn_clipped() -> None:
-    items = reader(embed_quote_chars=10).get_memory(
+    items = reader(embedding_mode="text", embed_quote_chars=10).get_memory(
         [locomo_conversation()], type="chat", info=INFO
     )[0]
     by_id = {s.message_id: i for i in items for s in meta(i).sources}
@@ -89,14 +89,16 @@ def test_fast_vector_text_quotes_only_the_nearest_turn_clipped() -> None:
 
 
 def test_fast_vector_text_is_the_memory_when_as_much_context_is_embedded() -> None:
-    items = reader(embed_context_turns=2, embed_quote_chars=160).get_memory(
+    items = reader(embedding_mode="text", embed_context_turns=2, embed_quote_chars=160).get_memory(
         [locomo_conversation()], type="chat", info=INFO
     )[0]
     assert all(meta(item).embedding_text is None for item in items)
 
 
 def test_fast_composite_mode_lists_turn_header_and_previous_turn_as_parts() -> None:
-    text_items = reader().get_memory([locomo_conversation()], type="chat", info=INFO)[0]
+    text_items = reader(embedding_mode="text").get_memory(
+        [locomo_conversation()], type="chat", info=INFO
+    )[0]
     items = reader(
         embedding_mode="composite",
         composite_turn_weight=1.0,
@@ -145,9 +147,15 @@ def test_fast_composite_mode_without_context_turns_or_times() -> None:
     ]
 
 
-def test_fast_text_mode_is_the_default_and_emits_no_parts() -> None:
-    assert SimpleStructMemReaderConfig().embedding_mode == "text"
-    items = reader().get_memory([locomo_conversation()], type="chat", info=INFO)[0]
+def test_fast_composite_is_the_default_and_text_mode_emits_no_parts() -> None:
+    assert SimpleStructMemReaderConfig().embedding_mode == "composite"
+    assert all(
+        meta(i).embedding_parts
+        for i in reader().get_memory([locomo_conversation()], type="chat", info=INFO)[0]
+    )
+    items = reader(embedding_mode="text").get_memory(
+        [locomo_conversation()], type="chat", info=INFO
+    )[0]
     assert all(meta(i).embedding_parts is None for i in items)
 
 
