@@ -107,7 +107,7 @@ def test_ingest_reader_texts_count_each_composite_part_once() -> None:
         {"role": "user", "content": "She sleeps on my keyboard all day."},
     ]
     session = Session(session_id="conv-1-s1", messages=messages)
-    text = ingest.memory_texts([session])
+    text = ingest.memory_texts([session], {"embedding_mode": "text"})
     assert len(text) == 3 and all(t.startswith(("The user said", "assistant said")) for t in text)
     parts = ingest.memory_texts([session], {"embedding_mode": "composite"})
     # Three turns and two headers, each once (a turn is also the next memory's context).
