@@ -87,6 +87,34 @@ def test_locomo_check_needs_the_baselines() -> None:
                                  "R@10": 1.5}}})  # fmt: skip
 
 
+def test_reader_flag_gives_typed_reader_fields() -> None:
+    from memos.bench.common import reader_options
+
+    args = argparse.Namespace(reader=["embedding_mode=composite", "composite_header_weight=0.3"])
+    assert reader_options(args) == {"embedding_mode": "composite", "composite_header_weight": 0.3}
+    assert reader_options(argparse.Namespace(reader=[])) == {}
+    for bad in (["embedding_mode"], ["no_such_field=1"], ["composite_header_weight=-1"]):
+        with pytest.raises(SystemExit):
+            reader_options(argparse.Namespace(reader=bad))
+
+
+def test_ingest_reader_texts_count_each_composite_part_once() -> None:
+    from memos.bench.turns import Session
+
+    messages = [
+        {"role": "user", "content": "I adopted a grey cat called Miso."},
+        {"role": "assistant", "content": "Miso is a lovely name for a cat."},
+        {"role": "user", "content": "She sleeps on my keyboard all day."},
+    ]
+    session = Session(session_id="conv-1-s1", messages=messages)
+    text = ingest.memory_texts([session], {"embedding_mode": "text"})
+    assert len(text) == 3 and all(t.startswith(("The user said", "assistant said")) for t in text)
+    parts = ingest.memory_texts([session], {"embedding_mode": "composite"})
+    # Three turns and two headers, each once (a turn is also the next memory's context).
+    assert sorted(parts) == sorted([*(m["content"] for m in messages), "The user said",
+                                    "assistant said"])  # fmt: skip
+
+
 def test_json_safe_replaces_nan() -> None:
     assert checks.json_safe({"a": [1.0, math.nan], "b": {"c": math.inf}}) == {
         "a": [1.0, None],
