@@ -40,17 +40,40 @@ def validate_texts(texts: Sequence[object]) -> list[str]:
     return out
 
 
+#: A batch holds texts whose lengths differ by at most this factor (see length_sorted_batches).
+MAX_LENGTH_SPREAD = 1.5
+# Below this many characters a text's cost is dominated by the special tokens and the call, so
+# shorter texts count as this long: many short texts still share one batch.
+_SPREAD_FLOOR_CHARS = 32
+
+
 def length_sorted_batches(texts: Sequence[str], size: int) -> list[list[int]]:
     """Positions of ``texts`` in batches of at most ``size``, longest texts first.
 
     A model pads every text of a batch to the batch's longest, so batches of texts of
     similar length waste the least compute. Sorting must happen before splitting: splitting
     in input order and sorting inside each batch (as sentence-transformers' ``encode`` does)
-    still pads a short text to the longest one that happened to be near it. Ties keep input
-    order, so the batches are deterministic.
+    still pads a short text to the longest one that happened to be near it. A batch is also
+    closed when the next text is :data:`MAX_LENGTH_SPREAD` times shorter than the batch's
+    first: a call of a few dozen texts of mixed lengths (one add event) would otherwise be one
+    batch padded to its longest text, which measured 1.8x slower on MiniLM than length-bounded
+    batches (BENCHMARKS.md, "Ingest"). Ties keep input order, so the batches are deterministic.
     """
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    return [order[start : start + size] for start in range(0, len(order), size)]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    first = 0
+    for position in order:
+        length = max(len(texts[position]), _SPREAD_FLOOR_CHARS)
+        if current and (len(current) >= size or length * MAX_LENGTH_SPREAD < first):
+            batches.append(current)
+            current = []
+        if not current:
+            first = length
+        current.append(position)
+    if current:
+        batches.append(current)
+    return batches
 
 
 class BaseEmbedder(ABC):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memos.configs.embedder import BaseEmbedderConfig
-from memos.embedders.base import BaseEmbedder, length_sorted_batches
+from memos.embedders.base import MAX_LENGTH_SPREAD, BaseEmbedder, length_sorted_batches
 
 
 class RecordingEmbedder(BaseEmbedder):
@@ -41,3 +41,21 @@ def test_ties_keep_input_order_and_every_position_appears_once() -> None:
     texts = ["xx", "yy", "z", "ww", "q"]
     assert length_sorted_batches(texts, 2) == [[0, 1], [3, 2], [4]]
     assert length_sorted_batches([], 4) == []
+
+
+def test_a_batch_never_mixes_lengths_beyond_the_spread() -> None:
+    # One add's texts: a few long ones among many short ones (what one event embeds).
+    texts = ["x" * n for n in (300, 40, 35, 280, 90, 33, 200, 60, 45, 150, 38, 100)]
+    batches = length_sorted_batches(texts, 64)
+    assert sorted(p for b in batches for p in b) == list(range(len(texts)))
+    for batch in batches:
+        lengths = [max(len(texts[p]), 32) for p in batch]
+        assert max(lengths) <= MAX_LENGTH_SPREAD * min(lengths)
+    # Without the bound all twelve would be one batch padded to 300 characters.
+    assert len(batches) > 1
+    assert [len(texts[p]) for p in batches[0]] == [300, 280, 200]
+
+
+def test_short_texts_share_a_batch_below_the_floor() -> None:
+    texts = ["ok", "a reply", "yes!", "twenty-something chars"]
+    assert length_sorted_batches(texts, 8) == [[3, 1, 2, 0]]
