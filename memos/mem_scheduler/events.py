@@ -278,7 +278,7 @@ class EventResult(_Model):
     #: ``worker_start``, ``handler_start``, ``handler_end``. What ``bench search-latency``
     #: profiles the hops with; None where nobody stamped it (inline execution); a replay
     #: carries the first delivery's. Keys ``ms:<step>`` are not stamps but the milliseconds of
-    #: the handler's own steps (``memos.workers.handlers.timed_step``).
+    #: the handler's own steps (``HandlerContext.timer``).
     trace: dict[str, float] | None = None
 
     @classmethod

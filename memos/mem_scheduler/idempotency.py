@@ -160,7 +160,7 @@ def apply_once(
                     if trace is not None:
                         stamps = {**trace, "handler_start": handler_start,
                                   "handler_end": handler_end}  # fmt: skip
-                        stamps.update((f"ms:{k}", round(v, 3)) for k, v in ctx.steps.items())
+                        stamps.update((f"ms:{k}", round(v, 3)) for k, v in ctx.timer.ms.items())
                         stamps["ms:result"] = round((time.time() - handler_end) * 1000, 3)
                         result = result.model_copy(update={"trace": stamps})
                     text = result.model_dump_json()

@@ -16,9 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +27,7 @@ from redis.client import Pipeline
 from memos.errors import SchedulerError
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import EVENT_TYPES
+from memos.memories.textual.step_timer import StepTimer
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +49,9 @@ class HandlerContext:
     keys: SchedulerKeys
     attempt: int
     prepared: Any = None
-    #: Milliseconds of the handler's own steps (:func:`timed_step`); they travel in the result's
+    #: The handler's own steps (``with ctx.timer.step(name):``); they travel in the result's
     #: trace as ``ms:<step>``, so the hop profile attributes the handler's time.
-    steps: dict[str, float] = field(default_factory=dict)
-
-
-@contextmanager
-def timed_step(ctx: HandlerContext, name: str) -> Iterator[None]:
-    """Add the time the block takes to ``ctx.steps[name]`` (milliseconds; repeats add up)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        elapsed = (time.perf_counter() - started) * 1000
-        ctx.steps[name] = ctx.steps.get(name, 0.0) + elapsed
+    timer: StepTimer = field(default_factory=StepTimer)
 
 
 #: A handler takes the event model of the type it is registered for (``AddEvent`` for "add", ...)

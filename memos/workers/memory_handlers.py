@@ -50,7 +50,7 @@ from memos.mem_scheduler.events import (
 from memos.memories.textual import inspection
 from memos.memories.textual.item import TextualMemoryItem
 from memos.workers import memory_reorganize as reorganize_jobs
-from memos.workers.handlers import Handler, HandlerContext, register_handler, timed_step
+from memos.workers.handlers import Handler, HandlerContext, register_handler
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     top_k = payload.top_k or int(options.get("top_k", DEFAULT_TOP_K))
     capacity = int(options.get("working_memory_capacity", DEFAULT_WORKING_MEMORY_CAPACITY))
     use_text = bool(options.get("enable_textual_memory", True))
-    with timed_step(ctx, "access"):
+    with ctx.timer.step("access"):
         search_cubes, known = _search_cubes(event, ctx)  # checks event.cube_id too
     cubes = cubes_for(ctx)
     text_results: list[dict[str, Any]] = []
@@ -372,16 +372,16 @@ def handle_query(event: QueryEvent, ctx: HandlerContext) -> JsonValue:
     retrieved: list[str] = []
     kv_cube: GeneralMemCube | None = None
     for cube_id in search_cubes:
-        with timed_step(ctx, "cube"):
+        with ctx.timer.step("cube"):
             cube = cubes.get(cube_id, known=known[cube_id])
         if use_text and cube.text_mem is not None:
-            with timed_step(ctx, "search"):
+            with ctx.timer.step("search"):
                 found = _search_text(ctx, cube, payload.query, top_k)
             # The search's own steps (embedding, recall legs, fetch) as the tree memory timed
             # them, so the hop profile can set the worker's search against the direct one.
             for step, ms in getattr(cube.text_mem, "last_search_steps", {}).items():
-                ctx.steps[f"search.{step}"] = ctx.steps.get(f"search.{step}", 0.0) + ms
-            with timed_step(ctx, "hits"):
+                ctx.timer.add(f"search.{step}", ms)
+            with ctx.timer.step("hits"):
                 hits = [_hit_dict(i) for i in found]
             text_results.append({"cube_id": cube_id, "memories": hits})
             retrieved.extend(i.memory for i in found)

@@ -11,7 +11,7 @@ from pydantic import JsonValue
 from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import Event, EventResult, make_event
 from memos.mem_scheduler.idempotency import WorkerOutcome, apply_once
-from memos.workers.handlers import HandlerContext, HandlerSpec, timed_step
+from memos.workers.handlers import HandlerContext, HandlerSpec
 
 
 def _slow(event: Event, ctx: HandlerContext) -> JsonValue:
@@ -50,9 +50,9 @@ def test_apply_once_reports_the_handler_time_and_a_replay_keeps_it(rclient: redi
 
 
 def _stepped(event: Event, ctx: HandlerContext) -> JsonValue:
-    with timed_step(ctx, "lookup"):
+    with ctx.timer.step("lookup"):
         time.sleep(0.01)
-    with timed_step(ctx, "lookup"):  # repeats add up
+    with ctx.timer.step("lookup"):  # repeats add up
         time.sleep(0.01)
     return {"hits": ["a", "b"], "id": event.id}
 

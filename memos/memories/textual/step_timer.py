@@ -20,5 +20,8 @@ class StepTimer:
         try:
             yield
         finally:
-            spent = (time.perf_counter() - started) * 1000.0
-            self.ms[name] = self.ms.get(name, 0.0) + spent
+            self.add(name, (time.perf_counter() - started) * 1000.0)
+
+    def add(self, name: str, ms: float) -> None:
+        """Count ``ms`` more milliseconds for step ``name`` (a step timed elsewhere)."""
+        self.ms[name] = self.ms.get(name, 0.0) + ms
