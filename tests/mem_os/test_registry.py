@@ -83,6 +83,20 @@ def test_cube_of_unknown_owner_is_refused(rclient: redis.Redis, keys: SchedulerK
         Registry(rclient, prefix=keys.prefix).add_cube(record("orphan", "nobody"))
 
 
+def _only_pipelines(rclient: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Fail on any single command; the returned list grows by one per pipeline sent."""
+    sent: list[int] = []
+    execute = redis.client.Pipeline.execute
+
+    def counted(pipe: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    monkeypatch.setattr(rclient, "execute_command", lambda *a, **k: pytest.fail(f"{a}"))
+    return sent
+
+
 def test_access_to_several_cubes_and_a_cube_with_its_version_in_one_round_trip(
     rclient: redis.Redis, keys: SchedulerKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,16 +107,8 @@ def test_access_to_several_cubes_and_a_cube_with_its_version_in_one_round_trip(
     reg.add_cube(record("b1", "bob"))
     reg.share("b1", "bob", "alice")
     bumped = reg.bump_version("a1")
-    sent: list[int] = []
-    execute = redis.client.Pipeline.execute
-
-    def counted(pipe: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
-        sent.append(1)
-        return execute(pipe, *args, **kwargs)
-
-    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
     real_call = rclient.execute_command
-    monkeypatch.setattr(rclient, "execute_command", lambda *a, **k: pytest.fail(f"{a}"))
+    sent = _only_pipelines(rclient, monkeypatch)
     owners = [r.owner_id for r in reg.check_access_all("alice", ["a1", "b1"])]
     assert owners == ["alice", "bob"] and sent == [1]  # owned and shared: one pipeline
     record_a1, version = reg.cube_with_version("a1")
@@ -134,15 +140,7 @@ def test_user_with_access_and_access_with_versions_in_one_round_trip(
     reg.add_cube(record("b1", "bob"))
     reg.share("b1", "bob", "alice")
     v_a1, v_b1 = reg.bump_version("a1"), reg.cube_version("b1")
-    sent: list[int] = []
-    execute = redis.client.Pipeline.execute
-
-    def counted(pipe: redis.client.Pipeline, *args: object, **kwargs: object) -> object:
-        sent.append(1)
-        return execute(pipe, *args, **kwargs)
-
-    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
-    monkeypatch.setattr(rclient, "execute_command", lambda *a, **k: pytest.fail(f"{a}"))
+    sent = _only_pipelines(rclient, monkeypatch)
     owners = [r.owner_id for r in reg.check_access_all("alice", ["a1", "b1"], require_user=True)]
     assert owners == ["alice", "bob"] and sent == [1]
     found = reg.check_access_versions("alice", ["b1", "a1"])
