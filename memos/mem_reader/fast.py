@@ -151,13 +151,10 @@ def _render(
     resolved: list[str] = []
     if message.time is not None:
         text, resolved = resolve_relative_dates(text, message.time)
-    when = f" on {format_date(message.time)}" if message.time is not None else ""
-    body = f"{_speaker(message.role)} said{when}: {text}"
+    body = f"{_header(message)}: {text}"
     for extra in draft.folded:
         body += f" {_speaker(extra.role)}: {extra.content}"
-    embedded = previous[max(0, len(previous) - options.embed_context_turns) :]
-    if options.embed_context_turns <= 0:
-        embedded = []
+    embedded = _embedded_context(previous, options)
     answers = [f'{_speaker(f.role)}: "{_clip(f.content, _QUOTE_CHARS)}"' for f in following]
     tail = " (followed by " + "; ".join(answers) + ")" if answers else ""
     return (
@@ -165,6 +162,13 @@ def _render(
         body + _replying(embedded, options.embed_quote_chars) + tail,
         resolved,
     )
+
+
+def _embedded_context(previous: list[TimedMessage], options: FastChatOptions) -> list[TimedMessage]:
+    """The nearest ``embed_context_turns`` previous turns: the context a memory's vector sees."""
+    if options.embed_context_turns <= 0:
+        return []
+    return previous[max(0, len(previous) - options.embed_context_turns) :]
 
 
 def _turn_text(message: TimedMessage) -> str:
@@ -195,10 +199,7 @@ def _parts(
         EmbeddingPart(text=_turn_text(draft.main), weight=weights.turn),
         EmbeddingPart(text=_header(draft.main), weight=weights.header),
     ]
-    context = previous[max(0, len(previous) - options.embed_context_turns) :]
-    if options.embed_context_turns <= 0:
-        context = []
-    for turn in (*context, *following):
+    for turn in (*_embedded_context(previous, options), *following):
         parts.append(EmbeddingPart(text=_turn_text(turn), weight=weights.context))
     return parts
 
