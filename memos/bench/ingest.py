@@ -13,12 +13,15 @@ than the turns), for reference. Afterwards every id an add returned is looked up
 
 ``--inflight 1,8`` runs the ingest once per number of adds the client keeps in flight: a
 realistic client (an API server ingesting its users' chats) has several at once. Each LoCoMo
-conversation goes to its own user's cube, as it would in a multi-user deployment; ``N`` client
-threads take the sessions in order, so at 8 in flight the adds of different conversations meet
-on the worker (and are embedded together, see ``memos.workers.batching``) while each cube's
-adds still apply in publish order. Every level runs on a fresh stack (a cold worker: its
-part-vector cache, in the reader's ``composite`` mode, holds nothing of an earlier level's
-identical turns). ``--reader KEY=VALUE`` sets fast-reader fields (e.g.
+conversation goes to its own user's cube, as it would in a multi-user deployment; the
+sessions come interleaved (every conversation's first session, then every second one, ...:
+``memos.bench.turns.load_sessions``) and ``N`` client threads take them in that order, so at 8
+in flight the adds of different conversations meet on the worker (and are embedded together,
+see ``memos.workers.batching``) while each cube's adds still apply in publish order. (Before
+2026-12-06 the sessions came one conversation after another, so the 8 threads mostly waited on
+one cube's ordering and 8 in flight measured about what 1 did.) Every level runs on a fresh
+stack (a cold worker: its part-vector cache, in the reader's ``composite`` mode, holds nothing
+of an earlier level's identical turns). ``--reader KEY=VALUE`` sets fast-reader fields (e.g.
 ``embedding_mode=composite``) for the daemon's adds and the reader-text baseline.
 
     python -m memos.bench ingest [--quick] [--turns N] [--inflight 1,8] [--data locomo10.json]

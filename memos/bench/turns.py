@@ -6,6 +6,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SUBJECTS = ("Ana", "Ben", "Caroline", "Dev", "Elif", "Farid", "Gina", "Hiro")
 _ACTS = (
@@ -30,39 +31,60 @@ class Session:
 
 
 def load_sessions(path: Path, max_turns: int | None = None) -> tuple[list[Session], str]:
-    """LoCoMo sessions in order (up to ``max_turns`` turns), or synthetic ones; and the source."""
+    """LoCoMo sessions up to ``max_turns`` turns, or synthetic ones; and the source.
+
+    The conversations are interleaved: every conversation's first session, then every
+    conversation's second, and so on (each conversation's sessions stay in order). A budget of
+    turns then covers every conversation, i.e. every user of a multi-user ingest, instead of the
+    first few in full; and clients taking the sessions in this order add to different users'
+    cubes at once, as the users of an API server do, rather than queueing behind one cube's
+    ordering.
+    """
     if not path.is_file():
         return synthetic_sessions(max_turns or 2000), "synthetic"
     data = json.loads(path.read_text(encoding="utf-8"))
+    per_conversation = [_conversation_sessions(sample) for sample in data]
     sessions: list[Session] = []
     total = 0
-    for sample in data:
-        conv = sample["conversation"]
-        numbered = sorted(
-            (int(key.split("_")[1]), value)
-            for key, value in conv.items()
-            if key.startswith("session_") and isinstance(value, list)
-        )
-        for number, turns in numbered:
-            when = conv.get(f"session_{number}_date_time")
-            user = conv.get("speaker_a")
-            messages = []
-            for turn in turns:
-                if max_turns is not None and total >= max_turns:
-                    break
-                message = {
-                    "role": "user" if turn["speaker"] == user else "assistant",
-                    "content": turn["text"],
-                }
-                if when:
-                    message["chat_time"] = when
-                messages.append(message)
-                total += 1
-            if messages:
-                sessions.append(Session(f"{sample['sample_id']}-s{number}", messages))
+    for rank in range(max((len(c) for c in per_conversation), default=0)):
+        for conversation in per_conversation:
+            if rank >= len(conversation):
+                continue
+            session = conversation[rank]
+            if max_turns is not None and total + len(session.messages) > max_turns:
+                session = Session(session.session_id, session.messages[: max_turns - total])
+            if session.messages:
+                sessions.append(session)
+                total += len(session.messages)
             if max_turns is not None and total >= max_turns:
                 return sessions, str(path)
     return sessions, str(path)
+
+
+def _conversation_sessions(sample: dict[str, Any]) -> list[Session]:
+    """One LoCoMo sample's sessions in order, as MemOS messages (speaker a is the user)."""
+    conv = sample["conversation"]
+    numbered = sorted(
+        (int(key.split("_")[1]), value)
+        for key, value in conv.items()
+        if key.startswith("session_") and isinstance(value, list)
+    )
+    sessions: list[Session] = []
+    for number, turns in numbered:
+        when = conv.get(f"session_{number}_date_time")
+        user = conv.get("speaker_a")
+        messages = []
+        for turn in turns:
+            message = {
+                "role": "user" if turn["speaker"] == user else "assistant",
+                "content": turn["text"],
+            }
+            if when:
+                message["chat_time"] = when
+            messages.append(message)
+        if messages:
+            sessions.append(Session(f"{sample['sample_id']}-s{number}", messages))
+    return sessions
 
 
 def synthetic_sessions(turns: int, per_session: int = 20, seed: int = 7) -> list[Session]:

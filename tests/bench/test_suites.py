@@ -115,6 +115,34 @@ def test_ingest_reader_texts_count_each_composite_part_once() -> None:
                                     "assistant said"])  # fmt: skip
 
 
+def test_ingest_sessions_interleave_the_conversations(tmp_path: Path) -> None:
+    from memos.bench.turns import load_sessions
+
+    def conversation(sample: str, sessions: int) -> dict[str, Any]:
+        conv: dict[str, Any] = {"speaker_a": "Ann", "speaker_b": "Bo"}
+        for n in range(1, sessions + 1):
+            conv[f"session_{n}"] = [
+                {"speaker": "Ann", "text": f"{sample} s{n} one"},
+                {"speaker": "Bo", "text": f"{sample} s{n} two"},
+            ]
+            conv[f"session_{n}_date_time"] = f"1:00 pm on {n} May, 2023"
+        return {"sample_id": sample, "conversation": conv}
+
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([conversation("a", 3), conversation("b", 1), conversation("c", 2)]))
+    sessions, source = load_sessions(data, max_turns=9)
+    assert source == str(data)
+    # Every conversation's first session, then the second of those that have one, ...: a
+    # budget covers every user, and consecutive adds go to different cubes.
+    assert [s.session_id for s in sessions] == ["a-s1", "b-s1", "c-s1", "a-s2", "c-s2"]
+    # The budget cuts the last session; each conversation's sessions stay in order.
+    assert [len(s.messages) for s in sessions] == [2, 2, 2, 2, 1]
+    assert sessions[0].messages[1] == {
+        "role": "assistant", "content": "a s1 two", "chat_time": "1:00 pm on 1 May, 2023"
+    }  # fmt: skip
+    assert len(load_sessions(data)[0]) == 6
+
+
 def test_json_safe_replaces_nan() -> None:
     assert checks.json_safe({"a": [1.0, math.nan], "b": {"c": math.inf}}) == {
         "a": [1.0, None],
