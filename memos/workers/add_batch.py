@@ -59,14 +59,11 @@ def prepare_adds(
     """``{event.id: StoredAdd}`` for the adds written together, ``{event.id: items}`` for the
     adds read and embedded but left to their handlers to write (their shared write failed)."""
     ctx = _read_context(client, keys)
-    cubes = handlers.cubes_for(ctx)
-    registry = handlers.registry_for(ctx)
     by_store: dict[str, list[_Member]] = {}
     for event in events:
         try:
             # Checked here too: a batch writes to the graph before the handler runs.
-            known = registry.check_access_versions(event.user_id, [event.cube_id])[0]
-            cube = cubes.get(event.cube_id, known=known)
+            _, cube = handlers.checked_cube(ctx, event)
             text_mem = cube.text_mem
             if text_mem is None or not handlers._is_tree(cube):
                 continue

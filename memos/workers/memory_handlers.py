@@ -228,12 +228,24 @@ class StoredAdd:
     ids: tuple[str, ...]
 
 
-def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
-    """Extract memories from messages / a document / plain content and store them in the cube."""
-    # Access and the cube's version in one round trip (the cube object is then current).
+def checked_cube(ctx: HandlerContext, event: Event) -> tuple[ManagedCubes, GeneralMemCube]:
+    """The worker's cubes and ``event``'s cube, after checking that its user may use it.
+
+    Access and the cube's registry version come in one round trip, and the cube object is
+    then current (reloaded if another process changed it).
+
+    Raises:
+        UnknownCubeError: the cube does not exist.
+        AccessDeniedError: the cube is someone else's and was not shared with the user.
+    """
     known = registry_for(ctx).check_access_versions(event.user_id, [event.cube_id])[0]
     cubes = cubes_for(ctx)
-    cube = cubes.get(event.cube_id, known=known)
+    return cubes, cubes.get(event.cube_id, known=known)
+
+
+def handle_add(event: AddEvent, ctx: HandlerContext) -> JsonValue:
+    """Extract memories from messages / a document / plain content and store them in the cube."""
+    cubes, cube = checked_cube(ctx, event)
     text_mem = require_slot(cube, "text_mem")
     if _is_tree(cube):
         prepared = ctx.prepared
