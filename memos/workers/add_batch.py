@@ -36,7 +36,12 @@ from memos.workers.handlers import HandlerContext
 logger = logging.getLogger(__name__)
 
 #: Texts per pipeline stage: one stage is embedded while the one before it is written.
-STAGE_TEXTS = 32
+#: 256, not 32: one model call embeds a stage, and the embedder's length-sorted batches are
+#: fuller and closer in length the more texts a call holds; with 32, a batch of 8 chat sessions
+#: (~170 texts) took 5-6 calls and ingest ran at about half the speed of embedding the same
+#: turns in one call (BENCHMARKS.md, issue 15 item 6, 2026-12-06). A stage of 256 still leaves a
+#: long batch (32 sessions) a few stages whose writes overlap the next stage's embedding.
+STAGE_TEXTS = 256
 
 
 def _read_context(client: redis.Redis, keys: SchedulerKeys) -> HandlerContext:
