@@ -84,8 +84,8 @@ class CompositeWeights:
     # A context turn longer than this many words weighs ``context * ref / words`` (0: every
     # context turn weighs ``context``): a long previous turn (an assistant's answer) is mostly
     # unrelated to the reply that follows it, yet its unit vector counted as much as a short one.
-    # Off: on the long-turn view of LoCoMo's training half 40 words lowered R@10 (BENCHMARKS.md,
-    # issue 17 r7).
+    # Off: on the long-turn view of LoCoMo's training half 40 words lowered R@10 and 100 was
+    # within noise (BENCHMARKS.md, issue 17 round 7).
     context_ref_words: int = 0
 
     def context_weight(self, text: str) -> float:
