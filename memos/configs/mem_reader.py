@@ -128,6 +128,13 @@ class SimpleStructMemReaderConfig(BaseMemReaderConfig):
         description="composite mode: weight of each quoted context turn (the embed_context_turns "
         "previous turns and the context_turns_after following ones)",
     )
+    composite_context_ref_words: int = Field(
+        default=0,
+        ge=0,
+        description="composite mode: a context turn longer than this many words weighs "
+        "composite_context_weight * this / its words (0: every context turn weighs "
+        "composite_context_weight)",
+    )
     context_turns_after: int = Field(
         default=0,
         ge=0,

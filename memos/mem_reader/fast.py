@@ -81,6 +81,19 @@ class CompositeWeights:
     turn: float = 1.0
     header: float = 0.7
     context: float = 0.35
+    # A context turn longer than this many words weighs ``context * ref / words`` (0: every
+    # context turn weighs ``context``): a long previous turn (an assistant's answer) is mostly
+    # unrelated to the reply that follows it, yet its unit vector counted as much as a short one.
+    # Off: on the long-turn view of LoCoMo's training half 40 words lowered R@10 and 100 was
+    # within noise (BENCHMARKS.md, issue 17 round 7).
+    context_ref_words: int = 0
+
+    def context_weight(self, text: str) -> float:
+        """The weight of a context part with this ``text``."""
+        if self.context_ref_words <= 0:
+            return self.context
+        words = len(text.split())
+        return self.context * min(1.0, self.context_ref_words / words) if words else self.context
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +213,8 @@ def _parts(
         EmbeddingPart(text=_header(draft.main), weight=weights.header),
     ]
     for turn in (*_embedded_context(previous, options), *following):
-        parts.append(EmbeddingPart(text=_turn_text(turn), weight=weights.context))
+        text = _turn_text(turn)
+        parts.append(EmbeddingPart(text=text, weight=weights.context_weight(text)))
     return parts
 
 

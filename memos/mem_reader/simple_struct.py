@@ -105,6 +105,7 @@ class SimpleStructMemReader(BaseMemReader):
                     turn=self.config.composite_turn_weight,
                     header=self.config.composite_header_weight,
                     context=self.config.composite_context_weight,
+                    context_ref_words=self.config.composite_context_ref_words,
                 ),
                 backchannel_max_words=self.config.backchannel_max_words,
                 user_id=user_id,

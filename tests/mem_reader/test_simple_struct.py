@@ -160,6 +160,29 @@ def test_fast_composite_mode_is_the_default_with_the_tuned_weights() -> None:
     assert all(meta(i).embedding_text is None for i in items)
 
 
+def test_fast_composite_context_weight_falls_with_a_long_previous_turn() -> None:
+    long_answer = "Here is a long answer " + "with many words " * 20  # 65 words
+    messages = [
+        {"role": "assistant", "content": long_answer},
+        {"role": "user", "content": "I adopted a grey cat called Miso."},
+        {"role": "assistant", "content": "What a lovely name."},
+        {"role": "user", "content": "She sleeps all day."},
+    ]
+
+    def context_weights(**overrides: Any) -> list[float]:
+        items = reader(composite_context_weight=0.4, **overrides).get_memory(
+            [messages], type="chat", info=INFO
+        )[0]
+        return [(meta(i).embedding_parts or [])[2].weight for i in items[1:]]
+
+    # Off (the default): every context turn weighs the same.
+    assert context_weights() == [0.4, 0.4, 0.4]
+    # 13 words of reference: the 65-word answer counts a fifth, the short turns in full.
+    weights = context_weights(composite_context_ref_words=13)
+    assert weights[0] == pytest.approx(0.4 * 13 / 65)
+    assert weights[1:] == [0.4, 0.4]
+
+
 def test_fast_text_mode_emits_no_parts() -> None:
     items = reader(embedding_mode="text").get_memory(
         [locomo_conversation()], type="chat", info=INFO

@@ -419,6 +419,12 @@ class CubeIndex:
         query = self.vector_query(vector)
         return query.search(keep, k) if query is not None else []
 
+    def vectors_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored (unit) vectors of those ``ids`` that are live and have one, in order."""
+        positions = [self._pos[i] for i in ids if i in self._pos]
+        positions = [p for p in positions if self._has_vec[p]]
+        return self._vecs[positions]
+
     def vector_query(self, vector: Sequence[float]) -> VectorQuery | None:
         """One query vector's searches over several filters, sharing one scan of the vectors.
 

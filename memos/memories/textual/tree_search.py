@@ -31,7 +31,9 @@ from memos.memories.textual.step_timer import StepTimer
 from memos.memories.textual.tree_nodes import TOPIC_TYPE
 
 if TYPE_CHECKING:
-    from memos.memories.textual.cube_index import CubeIndex
+    import numpy as np
+
+    from memos.memories.textual.cube_index import CubeIndex, VectorQuery
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,15 @@ class HybridSearchConfig:
     # weights of their lists, 0 switches one off. They need the cube index (the store's global
     # indexes hold no speaker or entity postings), so they apply only when it is on.
     signals: SignalWeights = DEFAULT_SIGNALS
+    # Pseudo-relevance feedback on the vector leg (Rocchio): after a first fusion the query
+    # vector moves towards the mean vector of the best ``feedback_docs`` fused candidates,
+    # ``normalise(q + feedback_alpha * mean)``, and that vector's search of the cube is fused as
+    # one more list of weight ``feedback_weight`` (0: off). It reaches memories that share the
+    # context of the first hits but no words with the query. Needs the cube index. Off: on
+    # LoCoMo's training half every setting tried lowered R@10 (BENCHMARKS.md, issue 17 r7).
+    feedback_weight: float = 0.0
+    feedback_docs: int = 5
+    feedback_alpha: float = 0.5
 
 
 DEFAULT_SEARCH = HybridSearchConfig()
@@ -201,12 +212,20 @@ def hybrid_search(
             ):
                 rankings.append(ids)
                 weights.append(weight)
-    if legs is not None:
-        names = [*MAIN_LEGS, *["signal"] * (len(rankings) - len(MAIN_LEGS))]
-        legs.extend((n, w, list(r)) for n, w, r in zip(names, weights, rankings, strict=True))
+    names = [*MAIN_LEGS, *["signal"] * (len(rankings) - len(MAIN_LEGS))]
     fusion_started = time.perf_counter()
     fused = reciprocal_rank_fusion(rankings, weights=weights, k=config.rrf_k)
     timer.ms["fusion"] = (time.perf_counter() - fusion_started) * 1000.0
+    if config.feedback_weight > 0 and index is not None and vector_query is not None and fused:
+        with timer.step("feedback"):
+            feedback_ids = _feedback_ranking(index, vector_query, fused, keep, pool, config)
+            if feedback_ids:
+                rankings.append(feedback_ids)
+                weights.append(config.feedback_weight)
+                names.append("feedback")
+                fused = reciprocal_rank_fusion(rankings, weights=weights, k=config.rrf_k)
+    if legs is not None:
+        legs.extend((n, w, list(r)) for n, w, r in zip(names, weights, rankings, strict=True))
     with timer.step("fetch"):
         candidates, nodes = _fetch_candidates(
             graph, fused, pool if mode == "fine" else top_k, include_topics
@@ -224,6 +243,22 @@ def hybrid_search(
         len(candidates),
     )
     return [SearchHit(props=nodes[i], score=s) for i, s in candidates[:top_k]]
+
+
+def _feedback_ranking(
+    index: CubeIndex,
+    vector_query: VectorQuery,
+    fused: list[tuple[str, float]],
+    keep: np.ndarray,
+    pool: int,
+    config: HybridSearchConfig,
+) -> list[str]:
+    """The cube's best ``pool`` ids for the query moved towards its best fused candidates."""
+    vectors = index.vectors_of([i for i, _ in fused[: config.feedback_docs]])
+    if not len(vectors):
+        return []
+    moved = index.vector_query(vector_query.q + config.feedback_alpha * vectors.mean(axis=0))
+    return [i for i, _ in moved.search(keep, pool)] if moved is not None else []
 
 
 def _fetch_candidates(
