@@ -36,12 +36,11 @@ from memos.workers.handlers import HandlerContext
 logger = logging.getLogger(__name__)
 
 #: Texts per pipeline stage: one stage is embedded while the one before it is written.
-#: 256, not 32: one model call embeds a stage, and the embedder's length-sorted batches are
-#: fuller and closer in length the more texts a call holds; with 32, a batch of 8 chat sessions
-#: (~170 texts) took 5-6 calls and ingest ran at about half the speed of embedding the same
-#: turns in one call (BENCHMARKS.md, issue 15 item 6, 2026-12-06). A stage of 256 still leaves a
-#: long batch (32 sessions) a few stages whose writes overlap the next stage's embedding.
-STAGE_TEXTS = 256
+#: Bigger stages make fuller model calls (a call of one batch of 8 chat sessions embeds at ~0.6
+#: of the speed of one call of 2,000 texts), but 256 lost to 32 in an idle sitting (ingest at 8
+#: in flight 97-100 vs 114-119 turns/s, 100 tenants 49-52 vs 58-63 ops/s): overlapping the
+#: writes with the embedding is worth more (BENCHMARKS.md, issue 15 item 6, 2026-12-06).
+STAGE_TEXTS = 32
 
 
 def _read_context(client: redis.Redis, keys: SchedulerKeys) -> HandlerContext:
