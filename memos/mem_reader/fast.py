@@ -7,6 +7,7 @@ and a quote of the turn being answered put into the text the words a later quest
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -155,15 +156,12 @@ def _render(
     previous: list[TimedMessage],
     following: list[TimedMessage],
     options: FastChatOptions,
-) -> tuple[str, str, list[str]]:
+) -> tuple[str, str, tuple[str, ...]]:
     """The memory text: '<speaker> said on <date>: <text with dates resolved>' + context; the
     text its vector is computed from (the same, quoting only the nearest
     ``embed_context_turns`` previous turns, clipped to ``embed_quote_chars``); resolved dates."""
     message = draft.main
-    text = message.content
-    resolved: list[str] = []
-    if message.time is not None:
-        text, resolved = resolve_relative_dates(text, message.time)
+    text, resolved = _resolved(message)
     body = f"{_header(message)}: {text}"
     for extra in draft.folded:
         body += f" {_speaker(extra.role)}: {extra.content}"
@@ -184,12 +182,21 @@ def _embedded_context(previous: list[TimedMessage], options: FastChatOptions) ->
     return previous[max(0, len(previous) - options.embed_context_turns) :]
 
 
+# A turn is resolved up to three times per event in composite mode (its memory's text, its
+# turn part, the next memory's context part); the rules run once. Bounded: one event's turns.
+@functools.lru_cache(maxsize=1024)
+def _resolved(message: TimedMessage) -> tuple[str, tuple[str, ...]]:
+    """A turn's text with its relative dates resolved, and the dates (none without a time)."""
+    if message.time is None:
+        return message.content, ()
+    text, dates = resolve_relative_dates(message.content, message.time)
+    return text, tuple(dates)
+
+
 def _turn_text(message: TimedMessage) -> str:
     """A turn's text with its relative dates resolved: the same string whether the turn is a
     memory's own or the context of the next one (so its vector is computed once)."""
-    if message.time is None:
-        return message.content
-    return resolve_relative_dates(message.content, message.time)[0]
+    return _resolved(message)[0]
 
 
 def _header(message: TimedMessage) -> str:
