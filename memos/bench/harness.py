@@ -35,8 +35,11 @@ class MOSHarness:
         workers: int | None = None,
         batch_max_events: int | None = None,
         reader_options: dict[str, Any] | None = None,
+        scheduler_options: dict[str, Any] | None = None,
     ) -> None:
         self.workers = workers
+        # SchedulerConfig fields for this stack (e.g. bench tenants --add-share).
+        self.scheduler_options = dict(scheduler_options or {})
         # Fields of the fast reader's config (bench --reader), sent with every add.
         self.reader_options = dict(reader_options or {})
         self.batch_max_events = batch_max_events
@@ -72,6 +75,7 @@ class MOSHarness:
                         if self.batch_max_events is None
                         else {"batch_max_events": self.batch_max_events}
                     ),
+                    **self.scheduler_options,
                 },
                 "event_timeout_s": self.event_timeout_s,
                 **(

@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the daemon's batch_max_events (default: the config's, 1: no batching)",
     )
     parser.add_argument(
+        "--add-share",
+        type=float,
+        default=None,
+        help="the daemon's add_batch_share_while_searching (default: the config's)",
+    )
+    parser.add_argument(
         "--workers",
         default=None,
         help="comma-separated worker process counts, one stack each (default: the embedded "
@@ -190,13 +196,20 @@ def _run_stack(
     workers: int | None,
     batch_max: int | None = None,
     reader: dict[str, Any] | None = None,
+    add_share: float | None = None,
 ) -> dict[str, Any]:
     """Every level on one fresh stack with ``workers`` worker processes (None: the default)
     and ``reader`` fields over the fast reader's default config."""
     from memos.bench.harness import MOSHarness
 
     out: dict[str, Any] = {}
-    with MOSHarness(workers=workers, batch_max_events=batch_max, reader_options=reader) as harness:
+    scheduler = {} if add_share is None else {"add_batch_share_while_searching": add_share}
+    with MOSHarness(
+        workers=workers,
+        batch_max_events=batch_max,
+        reader_options=reader,
+        scheduler_options=scheduler,
+    ) as harness:
         harness.new_tree_cube("warmup")
         harness.mos.add(memory_content="warm-up memory", mem_cube_id="warmup")
         harness.mos.search("warm-up", install_cube_ids=["warmup"], top_k=1)
@@ -220,6 +233,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "levels": {},
         "batch_max": args.batch_max,
+        "add_share": args.add_share,
         "reader": reader,
     }
     rounds = _rounds(args)
@@ -230,13 +244,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["by_workers"] = {}
         for count in counts:
             result["by_workers"][str(count)] = _run_stack(
-                levels, rounds, count, args.batch_max, reader
+                levels, rounds, count, args.batch_max, reader, args.add_share
             )
             rows += _table_rows(result["by_workers"][str(count)], str(count))
         # The first count's curve is also the suite's main result (checked below).
         result["levels"] = result["by_workers"][str(counts[0])]
     else:
-        result["levels"] = _run_stack(levels, rounds, None, args.batch_max, reader)
+        result["levels"] = _run_stack(levels, rounds, None, args.batch_max, reader, args.add_share)
         rows = _table_rows(result["levels"], "default")
     result["lost"] = {k: v["lost"] for k, v in result["levels"].items()}
     result["duplicated"] = {k: v["duplicated"] for k, v in result["levels"].items()}

@@ -77,6 +77,20 @@ class SchedulerConfig(BaseConfig):
         "that wait and form the next batch (one per worker process that should apply adds at "
         "once; the embedded stack sets it to its worker count)",
     )
+    # The trade-off between the two lanes on a worker that serves both: a search waits for
+    # the add batch in progress, so smaller add batches while searches are around mean faster
+    # searches and slower adds. At 100 tenants on the 2-core VM (BENCHMARKS.md, issue 15,
+    # round 8): a quarter gave 88-98 ops/s, add p95 2.0-2.4 s, search p95 0.35-0.39 s; three
+    # quarters 103-104 ops/s, add p95 1.7-1.8 s, search p95 0.69-0.73 s; the whole batch
+    # 100-114 ops/s, add p95 1.5-1.6 s, search p95 0.8-1.0 s.
+    add_batch_share_while_searching: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="while searches wait or run, an add batch takes at most this share of "
+        "batch_max_events (at least 1): lower favours search latency, higher add latency and "
+        "throughput",
+    )
     claim_idle_s: float = Field(30.0, gt=0, description="XAUTOCLAIM entries idle this long")
     claim_interval_s: float | None = Field(None, gt=0, description="default claim_idle_s / 2")
     # 5 attempts with 0.5 s doubling backoff span about 7.5 s (plus the graph driver's own 10 s

@@ -95,6 +95,7 @@ class DispatchMixin(ReadingMixin):
                     self._celery_app or create_app(self.config),
                     batch_max=self.config.batch_max_events,
                     max_outstanding=self.config.batch_max_outstanding,
+                    add_share_while_searching=self.config.add_batch_share_while_searching,
                 )
             self._executors[kind] = executor
         return executor

@@ -99,9 +99,21 @@ class CeleryExecutor:
     add batches, so a search waits for at most one add batch.
     """
 
-    def __init__(self, app: Celery, *, batch_max: int = 1, max_outstanding: int = 1) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        batch_max: int = 1,
+        max_outstanding: int = 1,
+        add_share_while_searching: float = 1.0,
+    ) -> None:
+        if not 0 < add_share_while_searching <= 1:
+            raise ValueError(
+                f"add_share_while_searching must be in (0, 1], got {add_share_while_searching}"
+            )
         self._app = app
         self._batch_max = batch_max
+        self._add_share = add_share_while_searching
         self._max_outstanding = max(1, max_outstanding)
         self._lanes: dict[str, _Lane] = {t: _Lane() for t in sorted(BATCHED_TYPES)}
         self._task_of: dict[str, tuple[str, int]] = {}
@@ -149,17 +161,18 @@ class CeleryExecutor:
     def _size_for(self, kind: str) -> int:
         """How many events the next batch of ``kind`` may take.
 
-        Query-aware: while searches wait or run, an add batch is kept to a quarter of
-        ``batch_max`` (at least 1), because on a worker shared by both lanes the next query
-        batch waits for the add batch in progress. Embedding and the shared transaction save
-        most of what they can save at a few events already; a long add batch would mostly
-        make searches wait (measured in BENCHMARKS.md, issue 15).
+        Query-aware: while searches wait or run, an add batch is kept to
+        ``add_share_while_searching`` of ``batch_max`` (at least 1), because on a worker shared
+        by both lanes the next query batch waits for the add batch in progress: the share
+        trades search latency against add latency and throughput
+        (``SchedulerConfig.add_batch_share_while_searching``; measured in BENCHMARKS.md,
+        issue 15).
         """
         if kind != "add":
             return self._batch_max
         queries = self._lanes.get("query")
         if queries is not None and (queries.waiting or queries.outstanding):
-            return max(1, self._batch_max // 4)
+            return max(1, int(self._batch_max * self._add_share))
         return self._batch_max
 
     async def _flush(self, kind: str) -> None:

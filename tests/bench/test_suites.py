@@ -171,6 +171,30 @@ def test_failed_check_makes_the_run_fail(tmp_path: Path, monkeypatch: pytest.Mon
     assert (tmp_path / "tenants.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_tenants_add_share_reaches_the_daemon_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--add-share`` becomes the stack's SchedulerConfig field; the JSON records it."""
+    from memos.bench import harness as harness_module
+
+    seen: list[dict[str, Any]] = []
+
+    class Recorder(harness_module.MOSHarness):
+        def __enter__(self) -> Any:
+            seen.append(dict(self.scheduler_options))
+            raise RuntimeError("recorded")
+
+    monkeypatch.setattr(harness_module, "MOSHarness", Recorder)
+    with pytest.raises(RuntimeError, match="recorded"):
+        tenants._run_stack([1], 1, None, add_share=0.5)
+    with pytest.raises(RuntimeError, match="recorded"):
+        tenants._run_stack([1], 1, None)
+    assert seen == [{"add_batch_share_while_searching": 0.5}, {}]
+    from memos.mem_scheduler.config import SchedulerConfig
+
+    SchedulerConfig.model_validate(seen[0])  # a field the daemon's config knows
+
+
 def test_plots_are_pngs(tmp_path: Path) -> None:
     lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0}
     search = {"top_k": 10, "sizes": {"1000": {"direct": lat, "daemon": lat},

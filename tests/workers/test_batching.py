@@ -295,7 +295,7 @@ def test_queries_ready_together_go_as_one_query_batch_in_their_own_lane(worker_c
 def test_add_batches_shrink_while_searches_wait_or_run(worker_config) -> None:
     config = worker_config()
     app = create_app(config)
-    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1)
+    executor = CeleryExecutor(app, batch_max=8, max_outstanding=1, add_share_while_searching=0.25)
     adds = _adds(*((f"u{i}", f"c{i}", {}) for i in range(12)))
     query = make_event("query", user_id="uq", cube_id="cq", payload={"query": "q"})
     notify = config.keys.notify("test")
@@ -329,7 +329,7 @@ def test_add_batches_shrink_while_searches_wait_or_run(worker_config) -> None:
         for i in range(1, 6):
             executor.finished(f"a{i}")  # the add slot frees while the search still runs
         await asyncio.sleep(0.2)
-        assert batch_sizes() == [1, 5, 2]  # a quarter of batch_max, the search waits less
+        assert batch_sizes() == [1, 5, 2]  # the share (a quarter) of batch_max: searches wait less
         executor.finished("q0")
         for token in ("b0", "b1"):
             executor.finished(token)
@@ -341,6 +341,29 @@ def test_add_batches_shrink_while_searches_wait_or_run(worker_config) -> None:
     finally:
         executor.close()
         client.close()
+
+
+def test_the_add_share_while_searching_comes_from_the_config_and_is_checked(
+    worker_config,
+) -> None:
+    from memos.mem_scheduler.config import SchedulerConfig
+    from memos.mem_scheduler.daemon import MemScheduler
+
+    config = worker_config(batch_max_events=8, add_batch_share_while_searching=0.5)
+    executor = MemScheduler(config, celery_app=create_app(config))._executor_for("add")
+    assert isinstance(executor, CeleryExecutor)
+    # A search waits: the next add batch takes half of batch_max.
+    executor._lanes["query"].outstanding[0] = {"q"}
+    assert executor._size_for("add") == 4
+    assert executor._size_for("query") == 8
+    executor._lanes["query"].outstanding.clear()
+    assert executor._size_for("add") == 8
+    executor.close()
+    assert SchedulerConfig().add_batch_share_while_searching == 0.75
+    with pytest.raises(ValueError):
+        SchedulerConfig(add_batch_share_while_searching=0)
+    with pytest.raises(ValueError):
+        CeleryExecutor(create_app(config), batch_max=8, add_share_while_searching=1.5)
 
 
 def test_a_batch_with_nothing_to_prepare_together_reads_no_done_markers(
