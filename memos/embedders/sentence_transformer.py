@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memos.configs.embedder import SentenceTransformerEmbedderConfig
 from memos.embedders.base import BaseEmbedder
@@ -162,19 +163,73 @@ class SenTranEmbedder(BaseEmbedder):
         return super().dimension
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
+        model = self.model
+        forward = direct_forward(model)
         try:
-            array = self.model.encode(
-                texts,
-                batch_size=self.config.batch_size,
-                normalize_embeddings=self.config.normalize,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            if forward is not None and len(texts) <= self.config.batch_size:
+                array = forward(texts, self.config.normalize)
+            else:
+                array = model.encode(
+                    texts,
+                    batch_size=self.config.batch_size,
+                    normalize_embeddings=self.config.normalize,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         except EmbedderError:
             raise
         except (RuntimeError, ValueError) as exc:
             raise EmbedderError(f"model {self.model_name!r} failed to embed: {exc}") from exc
         return [[float(x) for x in row] for row in array.tolist()]
+
+
+#: Per loaded model: its direct forward pass, or ``None`` where ``encode`` must be used.
+_FORWARDS: dict[int, Callable[[list[str], bool], Any] | None] = {}
+
+
+def direct_forward(model: SentenceTransformer) -> Callable[[list[str], bool], Any] | None:
+    """``f(texts, normalize)``: what ``model.encode`` returns for one batch of ``texts`` (a
+    float32 array), without ``encode``'s per-call set-up; ``None`` where that is not the same.
+
+    ``encode`` finds the device by walking every parameter and puts the model in eval mode on
+    each call: ~0.9 ms of a 5.4 ms single-query embedding here (BENCHMARKS.md, issue 15, round 8),
+    paid by every search. The model is put in eval mode and on its device once, when it is
+    loaded, so one batch only needs tokenising, the forward pass and the normalisation, which
+    give the same vectors bit for bit (tested). Models with a default prompt or a truncated
+    dimension (which ``encode`` applies) and sentence-transformers versions without these
+    internals keep ``encode``.
+    """
+    key = id(model)
+    if key in _FORWARDS:
+        return _FORWARDS[key]
+    forward: Callable[[list[str], bool], Any] | None = None
+    try:
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        tokenize = getattr(model, "preprocess", None) or model.tokenize
+        # encode() applies a prompt only when one is named (we never name one) or the model
+        # names a default, and truncates only when the model says so.
+        plain = (
+            getattr(model, "default_prompt_name", None) is None
+            and getattr(model, "truncate_dim", None) is None
+        )
+        device = model.device
+    except (ImportError, AttributeError) as exc:
+        logger.info("embedding through encode(): no direct forward pass (%s)", exc)
+    else:
+        if plain:
+
+            def forward(texts: list[str], normalize: bool) -> Any:
+                with torch.inference_mode():
+                    features = batch_to_device(tokenize(texts), device)
+                    vectors = model(features)["sentence_embedding"]
+                    if normalize:
+                        vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+                    return vectors.float().cpu().numpy()
+
+    _FORWARDS[key] = forward
+    return forward
 
 
 def _model_dimension(model: SentenceTransformer) -> int | None:

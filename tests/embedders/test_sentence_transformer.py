@@ -117,3 +117,47 @@ def test_the_embedded_stack_gives_its_workers_one_torch_thread() -> None:
     from memos.configs.mem_os import EmbeddedSettings
 
     assert EmbeddedSettings().worker_torch_threads == 1
+
+
+def test_the_direct_forward_pass_gives_encodes_vectors_bit_for_bit(
+    minilm: SenTranEmbedder,
+) -> None:
+    """The embedder skips ``encode``'s per-call set-up; the vectors must not change."""
+    import numpy as np
+
+    model = minilm.model
+    forward = st.direct_forward(model)
+    assert forward is not None  # the packaged MiniLM takes the direct path
+    texts = [
+        "short",
+        "Caroline went to the LGBTQ support group on 7 May 2023 and found it very moving.",
+        "What did Melanie paint last year?",
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z " * 3,
+    ]
+    for batch in ([texts[0]], texts):
+        for normalize in (True, False):
+            expected = model.encode(
+                batch,
+                batch_size=len(batch),
+                normalize_embeddings=normalize,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            got = forward(batch, normalize)
+            assert got.dtype == np.float32 and got.shape == expected.shape
+            assert np.array_equal(got, expected)
+    # Through embed(): batches grouped by length (other padding), so equal up to rounding.
+    embedded = np.asarray(minilm.embed(texts), dtype=np.float32)
+    assert np.allclose(embedded, forward(texts, True), atol=1e-5)
+
+
+def test_a_model_with_a_default_prompt_keeps_encode(minilm: SenTranEmbedder) -> None:
+    class Prompted:
+        default_prompt_name = "query"
+        truncate_dim = None
+        device = "cpu"
+
+        def tokenize(self, texts: list[str]) -> dict[str, object]:
+            raise AssertionError("never called")
+
+    assert st.direct_forward(Prompted()) is None  # type: ignore[arg-type]
