@@ -172,6 +172,10 @@ class CubeIndex:
         self._postings: dict[str, tuple[array[int], array[float]]] = {}
         self._hnsw: Any = None
         self._hnsw_n = 0
+        # Bumped when a change starts and when it ends (see ``mask``'s cache).
+        self._version = 0
+        self._masks: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._masks_version = -1
 
     # -- size -------------------------------------------------------------------------------
 
@@ -226,6 +230,13 @@ class CubeIndex:
         """Add or replace nodes from index rows (``id``, ``embedding``, ``memory``, filters)."""
         if not rows:
             return
+        self._version += 1
+        try:
+            self._upsert(rows)
+        finally:
+            self._version += 1
+
+    def _upsert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._grow(self._n + len(rows))
         # Vectors are converted and normalised for the whole batch at once (a build reads pages
         # of thousands of rows; one numpy call per row was a visible part of it).
@@ -291,9 +302,13 @@ class CubeIndex:
 
     def remove(self, ids: Iterable[str]) -> None:
         """Drop these nodes (unknown ids are ignored)."""
-        for node_id in ids:
-            self._retire(node_id)
-        self.maybe_compact()
+        self._version += 1
+        try:
+            for node_id in ids:
+                self._retire(node_id)
+            self.maybe_compact()
+        finally:
+            self._version += 1
 
     def _retire(self, node_id: str) -> None:
         p = self._pos.pop(node_id, None)
@@ -314,6 +329,13 @@ class CubeIndex:
         dead = self._n - len(self._pos)
         if self._n < _MIN_CAPACITY or dead < COMPACT_SHARE * self._n:
             return
+        self._version += 1
+        try:
+            self._compact()
+        finally:
+            self._version += 1
+
+    def _compact(self) -> None:
         keep = np.flatnonzero(self._alive[: self._n])
         remap = np.full(self._n, -1, dtype=np.int64)
         remap[keep] = np.arange(len(keep))
@@ -362,7 +384,43 @@ class CubeIndex:
     # -- searching --------------------------------------------------------------------------
 
     def mask(self, node_filter: NodeFilter) -> np.ndarray:
-        """Which positions are live and pass ``node_filter`` (as ``NodeFilter.compile`` does)."""
+        """Which positions are live and pass ``node_filter`` (as ``NodeFilter.compile`` does).
+
+        Every search asks for the same few filters, and only the validity instant changes from
+        one search to the next: the rest of the mask, and the few positions with validity
+        bounds, are kept until the index changes (at 100k nodes, 0.65 ms of numpy per search
+        otherwise). A mask computed while a change ran is never reused: the version it is
+        filed under was bumped when the change ended.
+        """
+        key = (
+            node_filter.statuses,
+            node_filter.memory_types,
+            node_filter.types,
+            node_filter.session_id,
+        )
+        version = self._version
+        cached = self._masks.get(key) if self._masks_version == version else None
+        if cached is None:
+            static = self._static_mask(node_filter)
+            valid, invalid = self._valid[: len(static)], self._invalid[: len(static)]
+            bounded = np.flatnonzero(static & ~(np.isnan(valid) & np.isnan(invalid)))
+            cached = (static, bounded)
+            if self._masks_version != version:
+                self._masks, self._masks_version = {}, version
+            if len(self._masks) < 16:
+                self._masks[key] = cached
+        static, bounded = cached
+        keep = static.copy()
+        if node_filter.valid_at_ts is not None and len(bounded):
+            at = float(node_filter.valid_at_ts)
+            valid, invalid = self._valid[bounded], self._invalid[bounded]
+            with np.errstate(invalid="ignore"):
+                ok = (np.isnan(valid) | (valid <= at)) & (np.isnan(invalid) | (invalid > at))
+            keep[bounded[~ok]] = False
+        return keep
+
+    def _static_mask(self, node_filter: NodeFilter) -> np.ndarray:
+        """``mask`` without the validity instant."""
         n = self._n
         keep = self._alive[:n].copy()
         if node_filter.statuses is not None:
@@ -379,12 +437,6 @@ class CubeIndex:
                 self._session[:n]
                 == (self._session_codes.lookup([node_filter.session_id]) or [-2])[0]
             )
-        if node_filter.valid_at_ts is not None:
-            at = float(node_filter.valid_at_ts)
-            with np.errstate(invalid="ignore"):
-                valid, invalid = self._valid[:n], self._invalid[:n]
-                keep &= np.isnan(valid) | (valid <= at)
-                keep &= np.isnan(invalid) | (invalid > at)
         return keep
 
     def _order_key(self, p: int) -> tuple[str, str]:

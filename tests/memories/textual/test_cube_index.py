@@ -102,6 +102,37 @@ def test_filters_apply_exactly() -> None:
     assert [h[0] for h in text] == ["n2"]
 
 
+def test_a_kept_mask_follows_every_change_of_the_index() -> None:
+    """``mask`` keeps a filter's mask between searches; any change must be seen at once."""
+    index = CubeIndex(DIM)
+    index.upsert([row(i) for i in range(6)])
+    live = NodeFilter()
+
+    def ids(node_filter: NodeFilter) -> set[str]:
+        return {index._ids[p] for p in np.flatnonzero(index.mask(node_filter))}
+
+    assert ids(live) == {f"n{i}" for i in range(6)}
+    returned = index.mask(live)
+    returned[:] = False  # a caller's copy: the kept mask is not touched
+    assert ids(live) == {f"n{i}" for i in range(6)}
+    index.upsert([row(1, status="archived"), row(6)])
+    assert ids(live) == {"n0", "n2", "n3", "n4", "n5", "n6"}
+    index.remove(["n0"])
+    assert ids(live) == {"n2", "n3", "n4", "n5", "n6"}
+    # Validity bounds set by an update count at every instant, the kept part notwithstanding.
+    index.upsert([row(2, valid_at_ts=100.0), row(3, invalid_at_ts=50.0)])
+    for at, expected in ((10.0, {"n3", "n4", "n5", "n6"}), (75.0, {"n4", "n5", "n6"}),
+                         (150.0, {"n2", "n4", "n5", "n6"})):  # fmt: skip
+        assert ids(dataclasses.replace(live, valid_at_ts=at)) == expected
+    # Compaction renumbers positions: the masks are those of the new positions.
+    index.remove([f"n{i}" for i in (2, 3, 4)])
+    index.upsert([row(i) for i in range(300, 560)])
+    index.remove([f"n{i}" for i in range(300, 420)])
+    assert index._n == len(index)  # compacted
+    assert ids(live) == {"n5", "n6"} | {f"n{i}" for i in range(420, 560)}
+    assert len(index._masks) <= 16
+
+
 def test_type_filter_and_counts() -> None:
     index = CubeIndex(DIM)
     index.upsert([row(0, type="fact"), row(1, type="topic"), row(2, type="fact"), row(3)])
