@@ -132,9 +132,13 @@ def embed_baseline(embedder: Any, texts: list[str], threads: int = 1) -> float:
     import torch
 
     before = torch.get_num_threads()
+    # Warm-up first: the first call allocates, and it may load the model, which sets torch's
+    # threads to the embedder config's num_threads (2 by default). Set after it, the timed call
+    # runs with ``threads`` as the worker does; set before it (as until 2026-12-06), the
+    # raw-turn baseline of a fresh process ran with 2 threads, ~1.6x the worker's 1.
+    embedder.embed(texts[:8])
     torch.set_num_threads(threads)
     try:
-        embedder.embed(texts[:8])  # warm-up: first call allocates
         started = time.perf_counter()
         embedder.embed(texts)
         elapsed = time.perf_counter() - started

@@ -195,6 +195,32 @@ def test_tenants_add_share_reaches_the_daemon_config(
     SchedulerConfig.model_validate(seen[0])  # a field the daemon's config knows
 
 
+def test_the_embedder_baseline_runs_with_the_workers_threads_even_when_it_loads_the_model() -> None:
+    """Loading the model sets torch's threads (to the config's 2): the timed call must not."""
+    import torch
+
+    from memos.bench.ingest import embed_baseline
+
+    class LoadsOnFirstCall:
+        def __init__(self) -> None:
+            self.threads: list[int] = []
+
+        def embed(self, texts: list[str]) -> list[list[float]]:
+            if not self.threads:
+                torch.set_num_threads(2)  # what SenTranEmbedder's model load does
+            self.threads.append(torch.get_num_threads())
+            return [[0.0] for _ in texts]
+
+    before = torch.get_num_threads()
+    embedder = LoadsOnFirstCall()
+    try:
+        assert embed_baseline(embedder, ["a text"] * 20, threads=1) > 0
+        assert embedder.threads[-1] == 1  # the timed call
+        assert len(embedder.threads) == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_plots_are_pngs(tmp_path: Path) -> None:
     lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0}
     search = {"top_k": 10, "sizes": {"1000": {"direct": lat, "daemon": lat},
