@@ -221,6 +221,44 @@ def test_the_embedder_baseline_runs_with_the_workers_threads_even_when_it_loads_
         torch.set_num_threads(before)
 
 
+def test_profiled_global_searches_do_not_run_between_the_timed_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--profile's store-index searches come after the timed loop, never inside it."""
+    import types
+
+    from memos.bench import daemon_hops, search_scale
+
+    calls: list[str] = []
+
+    class Memory:
+        def __init__(self) -> None:
+            self.config = types.SimpleNamespace(model_copy=lambda update: update)
+            self.last_search_steps: dict[str, float] = {}
+            self.graph = types.SimpleNamespace(count=lambda: 3)
+
+        def add(self, items: list[Any]) -> None:
+            pass
+
+        def search(self, query: str, top_k: int) -> list[Any]:
+            calls.append("global" if self.config == {"cube_index": False} else "direct")
+            return []
+
+    harness = types.SimpleNamespace(
+        new_tree_cube=lambda cube_id: None,
+        tree_memory=lambda cube_id: Memory(),
+        mos=types.SimpleNamespace(search=lambda *a, **k: calls.append("daemon")),
+    )
+    monkeypatch.setattr(daemon_hops, "profile", lambda *a: {})
+    monkeypatch.setattr(search_scale, "resident_mb", lambda h: {})
+    monkeypatch.setattr(search_scale, "index_bytes", lambda m: {})
+    args = argparse.Namespace(no_daemon=False, profile=True)
+    out = search_latency._one_size(harness, [{}] * 3, [f"q{i}" for i in range(8)], 5, args)
+    timed = calls[calls.index("direct", 1 + 5 * 3) :]  # after the first search and warm-up
+    assert timed == ["direct", "daemon"] * 3 + ["global"] * 3
+    assert out["direct"]["n"] == out["global"]["n"] == 3
+
+
 def test_plots_are_pngs(tmp_path: Path) -> None:
     lat = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0}
     search = {"top_k": 10, "sizes": {"1000": {"direct": lat, "daemon": lat},
