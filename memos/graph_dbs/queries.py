@@ -92,6 +92,72 @@ FIND_BY_DEDUP_KEYS = (
     "RETURN n.dedup_key AS dedup_key, n.id AS id"
 )
 
+# --- several cubes in one statement (StoreTransaction's batch writes) -------------------------
+#
+# A worker writing a batch of adds for many tenants sends each kind of statement once for the
+# whole batch instead of once per add. Every row carries the cube its view was made for
+# (``row.cube_id``, set by the store from the view, never from a caller's properties) and every
+# pattern is scoped by it exactly as the one-cube statements are by ``$cube_id``: a row reaches
+# only its own cube's nodes, and an edge never crosses cubes.
+
+FIND_BY_DEDUP_KEYS_MANY = (
+    "UNWIND $rows AS row "
+    "MATCH (n:Memory {cube_id: row.cube_id, dedup_key: row.key}) "
+    "RETURN row.cube_id AS cube_id, n.dedup_key AS dedup_key, n.id AS id"
+)
+
+EXISTING_IDS_MANY = (
+    "UNWIND $rows AS row "
+    "MATCH (n:Memory {cube_id: row.cube_id, id: row.id}) "
+    "RETURN row.cube_id AS cube_id, n.id AS id"
+)
+
+# ``row.props`` are the node's properties (scope keys removed by the store).
+CREATE_NODES_MANY = (
+    "UNWIND $rows AS row "
+    "CREATE (n:Memory) "
+    "SET n = row.props, n.cube_id = row.cube_id, n.user_id = row.user_id "
+    "RETURN count(n) AS created"
+)
+
+MERGE_EDGES_MANY = (
+    "UNWIND $rows AS row "
+    "MATCH (a:Memory {{cube_id: row.cube_id, id: row.source}}) "
+    "MATCH (b:Memory {{cube_id: row.cube_id, id: row.target}}) "
+    "MERGE (a)-[r:{rel_type}]->(b) "
+    "SET r += row.props "
+    "RETURN count(r) AS merged"
+)
+
+MERGE_ENTITIES_MANY = (
+    "UNWIND $rows AS row "
+    "MERGE (e:Entity {cube_id: row.cube_id, id: row.id}) "
+    "ON CREATE SET e.name = row.name, e.kind = row.kind "
+    "WITH e, row WHERE row.kind = 'speaker' AND e.kind <> 'speaker' "
+    "SET e.kind = 'speaker' RETURN count(e) AS raised"
+)
+
+MERGE_MENTIONS_MANY = (
+    "UNWIND $rows AS row "
+    "MATCH (m:Memory {cube_id: row.cube_id, id: row.memory}) "
+    "MATCH (e:Entity {cube_id: row.cube_id, id: row.entity}) "
+    "MERGE (m)-[r:MENTIONS]->(e) SET r.role = row.role "
+    "RETURN count(r) AS merged"
+)
+
+MERGE_ALIASES_MANY = (
+    "UNWIND $rows AS row "
+    "MATCH (a:Entity {cube_id: row.cube_id, id: row.alias}) "
+    "MATCH (e:Entity {cube_id: row.cube_id, id: row.entity}) "
+    "MERGE (a)-[r:ALIAS_OF]->(e) RETURN count(r) AS merged"
+)
+
+LOG_CHANGES_MANY = (
+    "UNWIND $rows AS row "
+    "CREATE (c:CubeChange {cube_id: row.cube_id, key: row.key, at: row.at, slot: row.slot, "
+    "ids: row.ids, reset: false}) RETURN count(c) AS logged"
+)
+
 # Streamed in chunks by the caller (CubeGraph.iter_node_pages), ordered by id.
 ALL_NODES = (
     "MATCH (n:Memory) WHERE n.cube_id = $cube_id RETURN properties(n) AS props ORDER BY n.id"

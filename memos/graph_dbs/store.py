@@ -10,6 +10,9 @@ Usage::
 
 There is no unscoped query API: :class:`CubeGraph` adds ``cube_id`` to every statement, and
 vector / full-text index hits (the indexes are global) are filtered by cube after the index call.
+The batch writes of :class:`StoreTransaction` (a worker's adds for many tenants, each kind of
+statement once per batch) take cube views and put each view's ``cube_id`` into every row they
+send, and their statements are scoped by it per row.
 """
 
 from __future__ import annotations
@@ -422,16 +425,131 @@ def _open_transaction(store: GraphStore, what: str) -> Iterator[neo4j.Transactio
         session.close()
 
 
+@dataclass
+class CubeWrite:
+    """One cube's part of :meth:`StoreTransaction.write_many`: rows as :class:`CubeGraph`'s
+    ``create_nodes``, ``merge_edges("CONTEXT", ...)`` and ``write_entities`` take them."""
+
+    cube: CubeGraph
+    nodes: list[dict[str, Any]]
+    context: list[dict[str, Any]]
+    entities: list[dict[str, Any]]
+    mentions: list[dict[str, Any]]
+    aliases: list[dict[str, Any]]
+
+
 class StoreTransaction:
-    """One open transaction of a store, handing out cube-scoped views that share it."""
+    """One open transaction of a store, handing out cube-scoped views that share it.
+
+    Its ``*_many`` methods do for several views at once what each view's own method does,
+    in one statement per kind: every row carries its view's ``cube_id`` and reaches only that
+    cube (``queries.*_MANY``).
+    """
 
     def __init__(self, store: GraphStore, tx: neo4j.Transaction) -> None:
         self.store = store
         self._tx = tx
+        self._exec = _TxExecutor(tx)
 
     def for_cube(self, cube_id: str, user_id: str | None = None) -> CubeGraph:
         """A view of ``cube_id`` whose calls run in this transaction."""
         return CubeGraph(self.store, validate_cube_id(cube_id), user_id, _TxExecutor(self._tx))
+
+    def _own(self, cube: CubeGraph) -> str:
+        """``cube``'s id, after checking that the view runs in this transaction."""
+        executor = cube._exec
+        if not isinstance(executor, _TxExecutor) or executor._tx is not self._tx:
+            raise GraphStoreError(f"the view of cube {cube.cube_id!r} is not of this transaction")
+        return cube.cube_id
+
+    def _rows_run(
+        self, query: str, rows: list[dict[str, Any]], action: str, chunk: int = 500
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(rows), chunk):
+            out.extend(self._exec.write(query, {"rows": rows[start : start + chunk]}, action))
+        return out
+
+    def find_by_dedup_keys_many(
+        self, requests: Sequence[tuple[CubeGraph, Sequence[str]]]
+    ) -> list[dict[str, str]]:
+        """``CubeGraph.find_by_dedup_keys`` for each ``(view, keys)``, in one statement."""
+        wanted: dict[str, dict[str, None]] = {}
+        for cube, keys in requests:
+            wanted.setdefault(self._own(cube), {}).update(dict.fromkeys(keys))
+        rows = [{"cube_id": c, "key": key} for c, keys in wanted.items() for key in keys]
+        found: dict[str, dict[str, str]] = {}
+        for row in self._rows_run(q.FIND_BY_DEDUP_KEYS_MANY, rows, "deduplicating"):
+            found.setdefault(row["cube_id"], {}).setdefault(row["dedup_key"], row["id"])
+        return [dict(found.get(cube.cube_id, {})) for cube, _ in requests]
+
+    def existing_ids_many(
+        self, requests: Sequence[tuple[CubeGraph, Sequence[str]]]
+    ) -> list[set[str]]:
+        """``CubeGraph.existing_ids`` for each ``(view, ids)``, in one statement."""
+        rows = [{"cube_id": self._own(c), "id": i} for c, ids in requests for i in ids]
+        found: dict[str, set[str]] = {}
+        for row in self._rows_run(q.EXISTING_IDS_MANY, rows, "checking ids"):
+            found.setdefault(row["cube_id"], set()).add(row["id"])
+        return [found.get(cube.cube_id, set()) & set(ids) for cube, ids in requests]
+
+    def write_many(self, writes: Sequence[CubeWrite]) -> int:
+        """Create the nodes, ``CONTEXT`` edges and entities of every write, each kind in one
+        statement for all cubes (nodes in chunks of 500), and log one change per cube; the
+        number of nodes created. Call it in the order the writes were planned: edges and
+        mentions match the nodes created before them in this transaction."""
+        nodes: list[dict[str, Any]] = []
+        changed: dict[str, tuple[CubeGraph, list[str]]] = {}
+        context: list[dict[str, Any]] = []
+        entities: list[dict[str, Any]] = []
+        mentions: list[dict[str, Any]] = []
+        aliases: list[dict[str, Any]] = []
+        for write in writes:
+            cube_id = self._own(write.cube)
+            clean = CubeGraph._clean_rows(write.nodes)
+            user = write.cube.user_id
+            nodes.extend(
+                {"cube_id": cube_id, "props": r, "user_id": r.get("user_id") or user} for r in clean
+            )
+            if clean:
+                changed.setdefault(cube_id, (write.cube, []))[1].extend(r["id"] for r in clean)
+            context.extend(
+                {"cube_id": cube_id, "source": e["source"], "target": e["target"],
+                 "props": dict(e.get("props") or {})}
+                for e in write.context
+            )  # fmt: skip
+            for target, extra in ((entities, write.entities), (mentions, write.mentions),
+                                  (aliases, write.aliases)):  # fmt: skip
+                target.extend({**row, "cube_id": cube_id} for row in extra)
+        created = sum(
+            int(r["created"])
+            for r in self._rows_run(q.CREATE_NODES_MANY, nodes, "creating memory nodes")
+        )
+        if changed:
+            now = time.time()
+            self._rows_run(
+                q.LOG_CHANGES_MANY,
+                [
+                    {
+                        "cube_id": cube_id,
+                        "key": uuid.uuid4().hex,
+                        "at": now,
+                        "slot": change_slot(now),
+                        "ids": ids,
+                    }
+                    for cube_id, (_, ids) in changed.items()
+                ],
+                "logging a change",
+            )
+            for cube, _ in changed.values():
+                if next(_write_counter) % _PRUNE_EVERY == 0:
+                    cube._prune_changes(now)
+        edges = q.MERGE_EDGES_MANY.format(rel_type=q.safe_identifier("CONTEXT", q.EDGE_TYPES))
+        self._rows_run(edges, context, "linking nodes")
+        self._rows_run(q.MERGE_ENTITIES_MANY, entities, "merging entities")
+        self._rows_run(q.MERGE_MENTIONS_MANY, mentions, "linking mentions")
+        self._rows_run(q.MERGE_ALIASES_MANY, aliases, "linking aliases")
+        return created
 
 
 class CubeGraph:
@@ -628,11 +746,15 @@ class CubeGraph:
             "logging a change",
         )
         if next(_write_counter) % _PRUNE_EVERY == 0:
-            self._exec.write(
-                q.PRUNE_CHANGES,
-                self._params(before=now - CHANGE_RETENTION_S, limit=PAGE_SIZE),
-                "pruning the change log",
-            )
+            self._prune_changes(now)
+
+    def _prune_changes(self, now: float) -> None:
+        """Delete up to a page of this cube's change-log entries older than the retention."""
+        self._exec.write(
+            q.PRUNE_CHANGES,
+            self._params(before=now - CHANGE_RETENTION_S, limit=PAGE_SIZE),
+            "pruning the change log",
+        )
 
     def changes_since(self, since: float, seen: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Change-log entries of the cube logged after ``since`` (writer clock), minus ``seen``.

@@ -6,7 +6,8 @@ batch of adds (:mod:`memos.workers.batching`) this reads each event's memories e
 :func:`memos.workers.memory_handlers.handle_add` would (same reader, same derived ids), embeds
 their texts a stage of a few adds at a time (one model call per embedder and stage) and writes
 them to the graph in one transaction per store, a writer thread writing each stage while the
-next one is embedded (:func:`embed_and_write`). Each event gets the ids it stored
+next one is embedded (:func:`embed_and_write`), each kind of statement once per stage for all
+its adds (:func:`~memos.memories.textual.tree.add_together`). Each event gets the ids it stored
 (:class:`~memos.workers.memory_handlers.StoredAdd`), so the handler only records its reply; if
 the shared write fails, each event gets its items, embeddings set, as ``ctx.prepared``
 (``TreeTextMemory.add`` embeds only items without one) and its handler writes it alone. Only
@@ -29,6 +30,7 @@ from memos.mem_scheduler.constants import SchedulerKeys
 from memos.mem_scheduler.events import AddEvent
 from memos.memories.textual.composite import embed_items
 from memos.memories.textual.item import TextualMemoryItem
+from memos.memories.textual.tree import add_together
 from memos.memories.textual.tree_nodes import as_tree_metadata
 from memos.workers import memory_handlers as handlers
 from memos.workers.handlers import HandlerContext
@@ -214,12 +216,10 @@ class _StageWriter:
                         break
                     if stage is _ABORT:
                         raise _Aborted
-                    for member in stage:
-                        view = shared.for_cube(
-                            member.text_mem.cube_id, member.text_mem.graph.user_id
-                        )
-                        stored = tuple(member.text_mem.add(member.items, tx=view))
-                        self._ids[member.event.id] = handlers.StoredAdd(stored)
+                    # Each kind of statement once for the whole stage, rows scoped per cube.
+                    results = add_together(shared, [(m.text_mem, m.items) for m in stage])
+                    for member, result in zip(stage, results, strict=True):
+                        self._ids[member.event.id] = handlers.StoredAdd(tuple(result))
                         count += 1
             self._ok = True
         except _Aborted:
