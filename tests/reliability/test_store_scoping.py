@@ -153,6 +153,43 @@ def test_writes_of_a_never_change_b(cubes: Cubes) -> None:
     a.create_nodes([_node(f"attacker note {i}", 9000 + i, i, id=cubes.a_ids[i]) for i in range(3)])
 
 
+def test_batch_writes_through_a_never_reach_b(cubes: Cubes) -> None:
+    """StoreTransaction's ``*_many`` (a worker's batch of adds) with A's view and B's data."""
+    from memos.graph_dbs.store import CubeWrite
+
+    b_ids, b_rows = cubes.b_ids, cubes.b_rows
+    before = snapshot(cubes.b)
+    keys = [str(r["dedup_key"]) for r in b_rows]
+    with cubes.store.transaction() as shared:
+        a = shared.for_cube(cubes.a.cube_id, "attacker")
+        assert shared.find_by_dedup_keys_many([(a, keys)]) == [{}]
+        assert shared.existing_ids_many([(a, b_ids)]) == [set()]
+        stolen = {**b_rows[6], "memory": "batch through a", "cube_id": cubes.b.cube_id}
+        created = shared.write_many(
+            [
+                CubeWrite(
+                    cube=a,
+                    nodes=[stolen],
+                    context=[{"source": b_ids[0], "target": b_ids[1]},
+                             {"source": b_ids[6], "target": b_ids[2]}],
+                    entities=[{"id": "zephyrquokka", "name": "zephyrquokka", "kind": "name",
+                               "cube_id": cubes.b.cube_id}],
+                    mentions=[{"memory": b_ids[3], "entity": "zephyrquokka", "role": "mention"}],
+                    aliases=[],
+                )
+            ]
+        )  # fmt: skip
+        assert created == 1
+    assert snapshot(cubes.b) == before
+    assert cubes.b.entities() == []
+    assert cubes.a.get_node(b_ids[6])["cube_id"] == cubes.a.cube_id  # type: ignore[index]
+    assert cubes.a.edges_from([b_ids[6]]) == []  # its edge's other end is B's, not A's
+    assert cubes.a.delete_nodes([b_ids[6]]) == 1
+    with cubes.store.transaction() as shared:  # the control: B's view finds them
+        b = shared.for_cube(cubes.b.cube_id, "victim")
+        assert shared.existing_ids_many([(b, b_ids)]) == [set(b_ids)]
+
+
 @settings(
     max_examples=12,
     derandomize=True,
