@@ -72,6 +72,8 @@ BM25_B = 0.75
 # an updated index and a rebuilt one). The rounding moves a cosine by about 1e-4.
 _VECTOR_SCALE = 2048.0
 _GROWTH = 1.125
+# Filters whose masks the index keeps (searches use a handful: status, type, session).
+_KEPT_MASKS = 16
 _MIN_CAPACITY = 256
 
 _TOKEN_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
@@ -174,8 +176,8 @@ class CubeIndex:
         self._hnsw_n = 0
         # Bumped when a change starts and when it ends (see ``mask``'s cache).
         self._version = 0
-        self._masks: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self._masks_version = -1
+        # Per filter: (version it was computed at, mask without the instant, bounded positions).
+        self._masks: dict[tuple[Any, ...], tuple[int, np.ndarray, np.ndarray]] = {}
 
     # -- size -------------------------------------------------------------------------------
 
@@ -389,8 +391,9 @@ class CubeIndex:
         Every search asks for the same few filters, and only the validity instant changes from
         one search to the next: the rest of the mask, and the few positions with validity
         bounds, are kept until the index changes (at 100k nodes, 0.65 ms of numpy per search
-        otherwise). A mask computed while a change ran is never reused: the version it is
-        filed under was bumped when the change ended.
+        otherwise). Each kept mask carries the version it was computed at, and only one of the
+        current version is used: a mask computed while a change ran is never reused, since the
+        version was bumped again when the change ended.
         """
         key = (
             node_filter.statuses,
@@ -399,17 +402,17 @@ class CubeIndex:
             node_filter.session_id,
         )
         version = self._version
-        cached = self._masks.get(key) if self._masks_version == version else None
-        if cached is None:
+        cached = self._masks.get(key)
+        if cached is None or cached[0] != version:
             static = self._static_mask(node_filter)
             valid, invalid = self._valid[: len(static)], self._invalid[: len(static)]
             bounded = np.flatnonzero(static & ~(np.isnan(valid) & np.isnan(invalid)))
-            cached = (static, bounded)
-            if self._masks_version != version:
-                self._masks, self._masks_version = {}, version
-            if len(self._masks) < 16:
+            cached = (version, static, bounded)
+            if len(self._masks) >= _KEPT_MASKS:
+                self._masks = {k: v for k, v in self._masks.items() if v[0] == version}
+            if len(self._masks) < _KEPT_MASKS:
                 self._masks[key] = cached
-        static, bounded = cached
+        _, static, bounded = cached
         keep = static.copy()
         if node_filter.valid_at_ts is not None and len(bounded):
             at = float(node_filter.valid_at_ts)

@@ -130,7 +130,13 @@ def test_a_kept_mask_follows_every_change_of_the_index() -> None:
     index.remove([f"n{i}" for i in range(300, 420)])
     assert index._n == len(index)  # compacted
     assert ids(live) == {"n5", "n6"} | {f"n{i}" for i in range(420, 560)}
-    assert len(index._masks) <= 16
+    assert len(index._masks) <= cube_index._KEPT_MASKS
+    # More filters than are kept (one per session): each still gets its own mask.
+    index.upsert([row(700 + i, session_id=f"s{i}") for i in range(cube_index._KEPT_MASKS + 4)])
+    for _ in range(2):
+        for i in range(cube_index._KEPT_MASKS + 4):
+            assert ids(dataclasses.replace(live, session_id=f"s{i}")) == {f"n{700 + i}"}
+    assert len(index._masks) <= cube_index._KEPT_MASKS
 
 
 def test_type_filter_and_counts() -> None:
