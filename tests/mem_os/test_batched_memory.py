@@ -155,14 +155,16 @@ def test_a_failing_shared_write_leaves_each_add_to_its_own_transaction(
     tenants = _tenants(batch_mos, 3)
     events = [_add(u, c, f"Tenant {i} owns {i + 1} kayaks.") for i, (u, c) in enumerate(tenants)]
     poisoned = tenants[1][1]
-    original = TreeTextMemory.add
+    original = TreeTextMemory._prepared_rows
 
-    def add(self: TreeTextMemory, memories: Any, *, tx: Any = None) -> Any:
+    def prepared_rows(self: TreeTextMemory, memories: Any) -> Any:
+        # Fails the poisoned cube's add wherever it is written: in the batch's shared write
+        # (add_together) and alone (TreeTextMemory.add).
         if self.cube_id == poisoned:
             raise RuntimeError("this cube's write fails")
-        return original(self, memories, tx=tx)
+        return original(self, memories)
 
-    monkeypatch.setattr(TreeTextMemory, "add", add)
+    monkeypatch.setattr(TreeTextMemory, "_prepared_rows", prepared_rows)
     counting = _Counting(monkeypatch)
     results = _apply(rclient, keys, events)
     # The shared transaction rolled back; each add then ran alone and only the bad one failed.
@@ -182,25 +184,28 @@ def test_a_stage_is_written_while_the_next_one_is_embedded_in_one_transaction(
     monkeypatch.setattr(add_batch, "STAGE_TEXTS", 1)  # one add per stage: three stages
     first_cube = tenants[0][1]
     second_stage_embedding = threading.Event()
-    embed_stage, original_add = add_batch._embed_stage, TreeTextMemory.add
+    embed_stage, write_stage = add_batch._embed_stage, add_batch.add_together
+    first_stage_written = threading.Event()
 
     def embed(stage: Any) -> Any:
         if stage[0].event.cube_id == tenants[1][1]:
             second_stage_embedding.set()
         return embed_stage(stage)
 
-    def add(self: TreeTextMemory, memories: Any, *, tx: Any = None) -> Any:
+    def add_together(shared: Any, adds: Any) -> Any:
         # The first stage's write finishes only once the second stage is being embedded:
         # without the overlap this times out and the shared write fails.
-        if self.cube_id == first_cube and tx is not None:
+        if any(memory.cube_id == first_cube for memory, _ in adds):
             assert second_stage_embedding.wait(timeout=20)
-        return original_add(self, memories, tx=tx)
+            first_stage_written.set()
+        return write_stage(shared, adds)
 
     monkeypatch.setattr(add_batch, "_embed_stage", embed)
-    monkeypatch.setattr(TreeTextMemory, "add", add)
+    monkeypatch.setattr(add_batch, "add_together", add_together)
     counting = _Counting(monkeypatch)
     results = _apply(rclient, keys, events)
     assert all(r.ok for r in results)
+    assert first_stage_written.is_set()  # the shared write went through the seam above
     assert (counting.shared, counting.per_cube) == (1, 0)
     for (user, cube), result in zip(tenants, results, strict=True):
         assert _node_ids(batch_mos, cube, user) == set(result.result["added_ids"])
@@ -214,12 +219,11 @@ def test_a_failure_while_embedding_a_later_stage_rolls_back_the_stages_written(
     monkeypatch.setattr(add_batch, "STAGE_TEXTS", 1)
     embed_stage = add_batch._embed_stage
     first_written = threading.Event()
-    original_add = TreeTextMemory.add
+    write_stage = add_batch.add_together
 
-    def add(self: TreeTextMemory, memories: Any, *, tx: Any = None) -> Any:
-        out = original_add(self, memories, tx=tx)
-        if tx is not None:
-            first_written.set()
+    def add_together(shared: Any, adds: Any) -> Any:
+        out = write_stage(shared, adds)
+        first_written.set()
         return out
 
     def embed(stage: Any) -> Any:
@@ -229,7 +233,7 @@ def test_a_failure_while_embedding_a_later_stage_rolls_back_the_stages_written(
         return embed_stage(stage)
 
     monkeypatch.setattr(add_batch, "_embed_stage", embed)
-    monkeypatch.setattr(TreeTextMemory, "add", add)
+    monkeypatch.setattr(add_batch, "add_together", add_together)
     with pytest.raises(RuntimeError):
         add_batch.prepare_adds(events, rclient, keys)
     # Nothing of the first stage was committed.
