@@ -155,7 +155,7 @@ MERGE_ALIASES_MANY = (
 LOG_CHANGES_MANY = (
     "UNWIND $rows AS row "
     "CREATE (c:CubeChange {cube_id: row.cube_id, key: row.key, at: row.at, slot: row.slot, "
-    "ids: row.ids, reset: false}) RETURN count(c) AS logged"
+    "ids: row.ids, reset: row.reset}) RETURN count(c) AS logged"
 )
 
 # Streamed in chunks by the caller (CubeGraph.iter_node_pages), ordered by id.

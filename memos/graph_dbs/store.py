@@ -77,6 +77,22 @@ def change_slot(at: float) -> int:
     return int(at // q.CHANGE_SLOT_S)
 
 
+def _change_entry(ids: Sequence[str], now: float, *, reset: bool = False) -> dict[str, Any]:
+    """The properties of one change-log entry (``queries.LOG_CHANGE``), but its cube."""
+    return {
+        "key": uuid.uuid4().hex, "at": now, "slot": change_slot(now), "ids": list(ids),
+        "reset": reset,
+    }  # fmt: skip
+
+
+def _edge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Edge rows as the edge statements take them: ``{source, target, props}``."""
+    return [
+        {"source": r["source"], "target": r["target"], "props": dict(r.get("props") or {})}
+        for r in rows
+    ]
+
+
 # Every this many logged writes of a process, the writer prunes old entries of its cube.
 _PRUNE_EVERY = 64
 _write_counter = itertools.count(1)
@@ -513,11 +529,7 @@ class StoreTransaction:
             )
             if clean:
                 changed.setdefault(cube_id, (write.cube, []))[1].extend(r["id"] for r in clean)
-            context.extend(
-                {"cube_id": cube_id, "source": e["source"], "target": e["target"],
-                 "props": dict(e.get("props") or {})}
-                for e in write.context
-            )  # fmt: skip
+            context.extend({**e, "cube_id": cube_id} for e in _edge_rows(write.context))
             for target, extra in ((entities, write.entities), (mentions, write.mentions),
                                   (aliases, write.aliases)):  # fmt: skip
                 target.extend({**row, "cube_id": cube_id} for row in extra)
@@ -529,21 +541,11 @@ class StoreTransaction:
             now = time.time()
             self._rows_run(
                 q.LOG_CHANGES_MANY,
-                [
-                    {
-                        "cube_id": cube_id,
-                        "key": uuid.uuid4().hex,
-                        "at": now,
-                        "slot": change_slot(now),
-                        "ids": ids,
-                    }
-                    for cube_id, (_, ids) in changed.items()
-                ],
+                [{**_change_entry(ids, now), "cube_id": c} for c, (_, ids) in changed.items()],
                 "logging a change",
             )
             for cube, _ in changed.values():
-                if next(_write_counter) % _PRUNE_EVERY == 0:
-                    cube._prune_changes(now)
+                cube._maybe_prune_changes(now)
         edges = q.MERGE_EDGES_MANY.format(rel_type=q.safe_identifier("CONTEXT", q.EDGE_TYPES))
         self._rows_run(edges, context, "linking nodes")
         self._rows_run(q.MERGE_ENTITIES_MANY, entities, "merging entities")
@@ -740,16 +742,16 @@ class CubeGraph:
         now = time.time()
         self._exec.write(
             q.LOG_CHANGE,
-            self._params(
-                key=uuid.uuid4().hex, at=now, slot=change_slot(now), ids=list(ids), reset=reset
-            ),
+            self._params(**_change_entry(ids, now, reset=reset)),
             "logging a change",
         )
-        if next(_write_counter) % _PRUNE_EVERY == 0:
-            self._prune_changes(now)
+        self._maybe_prune_changes(now)
 
-    def _prune_changes(self, now: float) -> None:
-        """Delete up to a page of this cube's change-log entries older than the retention."""
+    def _maybe_prune_changes(self, now: float) -> None:
+        """Every :data:`_PRUNE_EVERY` logged writes of this process, delete up to a page of
+        this cube's change-log entries older than the retention."""
+        if next(_write_counter) % _PRUNE_EVERY != 0:
+            return
         self._exec.write(
             q.PRUNE_CHANGES,
             self._params(before=now - CHANGE_RETENTION_S, limit=PAGE_SIZE),
@@ -838,10 +840,7 @@ class CubeGraph:
         Both ends must be nodes of this cube; rows naming other ids are skipped.
         """
         rel = q.safe_identifier(rel_type, q.EDGE_TYPES)
-        clean = [
-            {"source": r["source"], "target": r["target"], "props": dict(r.get("props") or {})}
-            for r in rows
-        ]
+        clean = _edge_rows(rows)
         statement = q.MERGE_EDGES.format(rel_type=rel)
         merged = 0
         for start in range(0, len(clean), batch_size):
