@@ -38,7 +38,8 @@ import logging
 import math
 import re
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,9 +233,15 @@ class CubeIndex:
         """Add or replace nodes from index rows (``id``, ``embedding``, ``memory``, filters)."""
         if not rows:
             return
+        with self._changing():
+            self._upsert(rows)
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Bump the version when a change starts and when it ends (see ``mask``)."""
         self._version += 1
         try:
-            self._upsert(rows)
+            yield
         finally:
             self._version += 1
 
@@ -304,13 +311,10 @@ class CubeIndex:
 
     def remove(self, ids: Iterable[str]) -> None:
         """Drop these nodes (unknown ids are ignored)."""
-        self._version += 1
-        try:
+        with self._changing():
             for node_id in ids:
                 self._retire(node_id)
             self.maybe_compact()
-        finally:
-            self._version += 1
 
     def _retire(self, node_id: str) -> None:
         p = self._pos.pop(node_id, None)
@@ -331,11 +335,8 @@ class CubeIndex:
         dead = self._n - len(self._pos)
         if self._n < _MIN_CAPACITY or dead < COMPACT_SHARE * self._n:
             return
-        self._version += 1
-        try:
+        with self._changing():
             self._compact()
-        finally:
-            self._version += 1
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self._alive[: self._n])
