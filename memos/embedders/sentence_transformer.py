@@ -136,6 +136,8 @@ class SenTranEmbedder(BaseEmbedder):
         super().__init__(config)
         self.model_path = resolve_model_path(config.model_name_or_path)
         self._model: SentenceTransformer | None = None
+        # The model's direct forward pass (``direct_forward``), set when the model is loaded.
+        self._forward: Callable[[list[str], bool], Any] | None = None
 
     @property
     def model(self) -> SentenceTransformer:
@@ -152,6 +154,7 @@ class SenTranEmbedder(BaseEmbedder):
                         where=f"embedder config (embedding_dims) for model {self.model_name!r}",
                     )
                 self._dimension = native
+            self._forward = direct_forward(model)
             self._model = model
         return self._model
 
@@ -164,7 +167,7 @@ class SenTranEmbedder(BaseEmbedder):
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         model = self.model
-        forward = direct_forward(model)
+        forward = self._forward
         try:
             if forward is not None and len(texts) <= self.config.batch_size:
                 array = forward(texts, self.config.normalize)
@@ -183,10 +186,6 @@ class SenTranEmbedder(BaseEmbedder):
         return [[float(x) for x in row] for row in array.tolist()]
 
 
-#: Per loaded model: its direct forward pass, or ``None`` where ``encode`` must be used.
-_FORWARDS: dict[int, Callable[[list[str], bool], Any] | None] = {}
-
-
 def direct_forward(model: SentenceTransformer) -> Callable[[list[str], bool], Any] | None:
     """``f(texts, normalize)``: what ``model.encode`` returns for one batch of ``texts`` (a
     float32 array), without ``encode``'s per-call set-up; ``None`` where that is not the same.
@@ -199,9 +198,6 @@ def direct_forward(model: SentenceTransformer) -> Callable[[list[str], bool], An
     dimension (which ``encode`` applies) and sentence-transformers versions without these
     internals keep ``encode``.
     """
-    key = id(model)
-    if key in _FORWARDS:
-        return _FORWARDS[key]
     forward: Callable[[list[str], bool], Any] | None = None
     try:
         import torch
@@ -228,7 +224,6 @@ def direct_forward(model: SentenceTransformer) -> Callable[[list[str], bool], An
                         vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
                     return vectors.float().cpu().numpy()
 
-    _FORWARDS[key] = forward
     return forward
 
 

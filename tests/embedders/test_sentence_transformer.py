@@ -128,6 +128,7 @@ def test_the_direct_forward_pass_gives_encodes_vectors_bit_for_bit(
     model = minilm.model
     forward = st.direct_forward(model)
     assert forward is not None  # the packaged MiniLM takes the direct path
+    assert minilm._forward is not None  # and the embedder uses it
     texts = [
         "short",
         "Caroline went to the LGBTQ support group on 7 May 2023 and found it very moving.",
