@@ -1,7 +1,7 @@
 #!/bin/bash
 # Round 8 idle sitting: the done-when suites of issue 15 (plus the profile and the recall check),
 # one after the other with nothing else running. Run from the repository root.
-out=docs/bench/issue15/r9
+out=${1:-docs/bench/issue15/r9}; mkdir -p $out
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 log=$out/sitting.log
 stamp() { echo "$(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) $*" | tee -a $log; }
